@@ -1,0 +1,3 @@
+from openalgo.cli import main
+
+raise SystemExit(main())

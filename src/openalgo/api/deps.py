@@ -1,0 +1,52 @@
+"""Dependency vocabulary of the HTTP edge, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+from openalgo.runtime import Runtime
+from openalgo.settings import Settings
+
+
+def get_runtime(conn: HTTPConnection) -> Runtime:
+    runtime: Runtime = conn.app.state.runtime
+    return runtime
+
+
+def get_settings(conn: HTTPConnection) -> Settings:
+    return get_runtime(conn).settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction: committed before the response is sent, rolled back on error.
+
+    Declared with ``scope="function"`` below, so a failing commit turns into an error response
+    instead of a success response for a write that never happened.
+    """
+    async with get_runtime(request).sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for requests that only read; it never takes SQLite's write lock."""
+    async with get_runtime(request).read_sessionmaker() as session:
+        try:
+            yield session
+        finally:
+            await session.rollback()
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -1,0 +1,1 @@
+"""Venues behind one async Protocol: real brokers, the simulator and the sandbox."""

@@ -1,0 +1,1 @@
+"""Database layer: engines, sessions, models, repositories and migrations."""

@@ -1,0 +1,94 @@
+"""Async engines for the two supported databases.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on. pysqlite's
+own transaction handling is switched off and we emit BEGIN ourselves, which is what makes SAVEPOINTs
+(and therefore rolled-back test transactions) behave. Sessions that write take the write lock at
+BEGIN (``BEGIN IMMEDIATE``), so two concurrent writers queue on the busy timeout instead of one of
+them failing with "database is locked" when it upgrades a read lock mid-transaction.
+
+PostgreSQL goes through asyncpg with a bounded pool and pre-ping, so a restarted server costs one
+failed checkout rather than a failed request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from openalgo.settings import Settings
+
+# Execution option read by the BEGIN hook: "IMMEDIATE" for writers, "DEFERRED" for readers.
+SQLITE_BEGIN_OPTION = "openalgo_sqlite_begin"
+
+
+def create_engine(settings: Settings, url: str | None = None, **overrides: Any) -> AsyncEngine:
+    """Build the engine for ``url`` (default: the configured database)."""
+    url = url or settings.resolved_database_url
+    if make_url(url).get_backend_name() == "sqlite":
+        return _sqlite_engine(url, settings, **overrides)
+    return _postgres_engine(url, settings, **overrides)
+
+
+def _sqlite_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine:
+    database = make_url(url).database
+    in_memory = database in (None, "", ":memory:")
+    kwargs: dict[str, Any] = {
+        "connect_args": {
+            "timeout": settings.sqlite_busy_timeout_ms / 1000,
+            "check_same_thread": False,
+        },
+    }
+    if in_memory:
+        kwargs["poolclass"] = StaticPool
+    else:
+        kwargs["pool_size"] = min(settings.db_pool_size, 8)
+        kwargs["max_overflow"] = 0
+        kwargs["pool_timeout"] = settings.db_pool_timeout
+    kwargs.update(overrides)
+    engine = create_async_engine(url, **kwargs)
+    busy_ms = settings.sqlite_busy_timeout_ms
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver; see the module docstring.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _postgres_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngine:
+    kwargs: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+        "pool_pre_ping": True,
+        "connect_args": {"timeout": settings.db_connect_timeout},
+    }
+    kwargs.update(overrides)
+    return create_async_engine(url, **kwargs)
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """A view of ``engine`` whose SQLite transactions do not take the write lock at BEGIN."""
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)

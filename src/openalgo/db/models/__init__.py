@@ -1,0 +1,6 @@
+"""ORM models. Importing this package registers every table on ``Base.metadata``."""
+
+from openalgo.db.base import Base
+from openalgo.db.models.user import User
+
+__all__ = ["Base", "User"]

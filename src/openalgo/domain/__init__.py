@@ -1,0 +1,1 @@
+"""Pure domain types: enums, symbols, orders, money. No I/O."""

@@ -1,0 +1,1 @@
+"""Passwords, API keys, sessions, encryption, rate limits and bans."""

@@ -1,0 +1,1 @@
+"""Use cases. Services take a session, call repositories and brokers, and never commit."""

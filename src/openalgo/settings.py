@@ -1,0 +1,217 @@
+"""One settings object for the whole service.
+
+Every knob is an ``OPENALGO_*`` environment variable (or a line in ``.env``). A new user configures
+nothing: the database defaults to a SQLite file in the data dir and, in development, the two secrets
+are generated on first start into ``<data_dir>/secrets.json`` (mode 0600). In production a missing or
+placeholder secret is a configuration error, because a generated secret that nobody backed up makes
+every stored hash and ciphertext unreadable after the data dir is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from openalgo.errors import ConfigError
+
+Environment = Literal["development", "production", "testing"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["text", "json"]
+
+SECRETS_FILE_NAME = "secrets.json"
+MIN_SECRET_LENGTH = 32
+# Values that must never be accepted as a real secret: the examples we ship, and the obvious ones.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "change-me",
+        "changeme",
+        "secret",
+        "replace-with-a-random-64-hex-string",
+    }
+)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; see `.env.example` for the documented list."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OPENALGO_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    env: Environment = "development"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65535)
+    ws_port: int = Field(default=8765, ge=1, le=65535)
+
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "text"
+    access_log: bool = False
+
+    secret_key: SecretStr | None = None
+    pepper: SecretStr | None = None
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    db_pool_timeout: float = Field(default=30.0, gt=0)
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", "env", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL: the configured one, or the SQLite file in the data dir."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'openalgo.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.data_dir / SECRETS_FILE_NAME
+
+    def secret_key_value(self) -> str:
+        if self.secret_key is None:
+            raise ConfigError("OPENALGO_SECRET_KEY is not set")
+        return self.secret_key.get_secret_value()
+
+    def pepper_value(self) -> str:
+        if self.pepper is None:
+            raise ConfigError("OPENALGO_PEPPER is not set")
+        return self.pepper.get_secret_value()
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs people write (``sqlite:///x.db``, ``postgres://``) and pick the async driver."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(f"OPENALGO_DATABASE_URL is not a URL: {url!r}")
+    scheme = scheme.lower()
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return f"sqlite+aiosqlite://{rest}"
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        return f"postgresql+asyncpg://{rest}"
+    raise ConfigError(
+        f"OPENALGO_DATABASE_URL uses an unsupported database {scheme!r}: use sqlite or postgresql"
+    )
+
+
+def _is_placeholder(value: SecretStr | None) -> bool:
+    if value is None:
+        return True
+    raw = value.get_secret_value().strip()
+    return raw.lower() in PLACEHOLDER_SECRETS or len(raw) < MIN_SECRET_LENGTH
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """Create the data dir and prove it is writable; a clear ConfigError otherwise."""
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"data dir {str(path)!r} is not writable: {exc.strerror or exc}") from exc
+    return path
+
+
+def resolve_secrets(settings: Settings) -> Settings:
+    """Return settings whose secret key and pepper are set.
+
+    Development and testing generate missing secrets once into a 0600 file in the data dir and reuse
+    them on every later start. Production refuses to start without explicit, non-placeholder values.
+    """
+    missing = [
+        name
+        for name, value in (
+            ("OPENALGO_SECRET_KEY", settings.secret_key),
+            ("OPENALGO_PEPPER", settings.pepper),
+        )
+        if _is_placeholder(value)
+    ]
+    if not missing:
+        return settings
+    if settings.env == "production":
+        raise ConfigError(
+            f"{' and '.join(missing)} missing or a placeholder: set each to a random value of at "
+            f"least {MIN_SECRET_LENGTH} characters (python3 -c 'import secrets; "
+            "print(secrets.token_hex(32))') before starting in production"
+        )
+    stored = _load_or_create_secrets_file(settings)
+    updates: dict[str, SecretStr] = {}
+    if _is_placeholder(settings.secret_key):
+        updates["secret_key"] = SecretStr(stored["secret_key"])
+    if _is_placeholder(settings.pepper):
+        updates["pepper"] = SecretStr(stored["pepper"])
+    return settings.model_copy(update=updates)
+
+
+def _load_or_create_secrets_file(settings: Settings) -> dict[str, str]:
+    ensure_data_dir(settings)
+    path = settings.secrets_file
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"secrets file {str(path)!r} is unreadable: {exc}") from exc
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), str) and len(data[k]) >= MIN_SECRET_LENGTH
+            for k in ("secret_key", "pepper")
+        ):
+            raise ConfigError(f"secrets file {str(path)!r} is damaged: restore it from a backup")
+        return {"secret_key": data["secret_key"], "pepper": data["pepper"]}
+    data = {"secret_key": secrets.token_hex(32), "pepper": secrets.token_hex(32)}
+    # O_EXCL so two processes starting together never overwrite each other's secrets.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _load_or_create_secrets_file(settings)
+    except OSError as exc:
+        raise ConfigError(f"cannot write secrets file {str(path)!r}: {exc.strerror}") from exc
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    return data
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and `.env`, with secrets resolved. The CLI's entry point."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(_first_settings_error(exc)) from exc
+    return resolve_secrets(settings)
+
+
+def _first_settings_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        for err in errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            return f"invalid setting OPENALGO_{loc.upper()}: {err.get('msg')}"
+    return f"invalid settings: {exc}"

@@ -1,0 +1,1 @@
+"""Tick bus, subscription hub and WebSocket fan-out."""
