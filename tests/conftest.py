@@ -8,6 +8,7 @@ SAVEPOINT, so even a commit inside the test cannot leak into the next one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,19 @@ from openalgo.app import create_app
 from openalgo.db import migrations
 from openalgo.db.engine import create_engine
 from openalgo.settings import Settings
-from tests.support.services import provision_postgres, worker_suffix
+from tests.support.services import (
+    drop_postgres,
+    drop_run_databases,
+    provision_postgres,
+    worker_suffix,
+)
 
 TEST_SECRET = "t" * 64
 TEST_PEPPER = "p" * 64
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    asyncio.run(drop_run_databases())
 
 
 def make_settings(tmp: Path, database_url: str | None = None, **overrides: Any) -> Settings:
@@ -51,12 +61,15 @@ class Database:
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Database:
+) -> AsyncIterator[Database]:
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "test.db"
-        return Database("sqlite", f"sqlite+aiosqlite:///{path}")
-    url = await provision_postgres(f"openalgo_test_{worker_suffix()}")
-    return Database("postgresql", url)
+        yield Database("sqlite", f"sqlite+aiosqlite:///{path}")
+        return
+    name = f"openalgo_test_{worker_suffix()}"
+    url = await provision_postgres(name)
+    yield Database("postgresql", url)
+    await drop_postgres(name)
 
 
 @pytest.fixture(scope="session")

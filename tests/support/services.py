@@ -46,6 +46,38 @@ async def provision_postgres(database: str) -> str:
     return admin_url.set(database=database).render_as_string(hide_password=False)
 
 
+async def drop_postgres(database: str) -> None:
+    admin_url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg")
+    admin = create_async_engine(
+        admin_url, isolation_level="AUTOCOMMIT", connect_args={"timeout": 3}
+    )
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def drop_run_databases() -> None:
+    """Drop every database this run created (they all end in the run's suffix)."""
+    admin_url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg")
+    admin = create_async_engine(
+        admin_url, isolation_level="AUTOCOMMIT", connect_args={"timeout": 3}
+    )
+    try:
+        async with asyncio.timeout(10), admin.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                {"p": f"openalgo_%_{worker_suffix()}"},
+            )
+            for (name,) in rows.all():
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    except Exception:
+        pass
+    finally:
+        await admin.dispose()
+
+
 def worker_suffix() -> str:
     """Distinct per pytest-xdist worker (and per concurrent run of the suite)."""
     return os.environ.get("PYTEST_XDIST_WORKER", "gw0") + f"_{os.getpid()}"
