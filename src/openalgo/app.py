@@ -16,6 +16,10 @@ from fastapi import FastAPI
 from openalgo import __version__
 from openalgo.api import health, pages
 from openalgo.api.errors import install_error_handlers
+from openalgo.api.middleware.body_limit import BodyLimitMiddleware
+from openalgo.api.middleware.paths import TrailingSlashMiddleware
+from openalgo.api.v1 import build_router as build_v1_router
+from openalgo.api.v1.endpoints import TAG_DESCRIPTIONS
 from openalgo.db.engine import create_engine, reader
 from openalgo.db.session import create_sessionmaker
 from openalgo.runtime import Runtime
@@ -25,6 +29,7 @@ log = logging.getLogger("openalgo.app")
 
 OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness probes."},
+    *({"name": tag.value, "description": text} for tag, text in TAG_DESCRIPTIONS.items()),
 ]
 
 
@@ -62,6 +67,9 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(build_v1_router())
+    app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 
 

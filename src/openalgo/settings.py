@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=5.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
 
+    # REST API (issue 6): request bodies above this many bytes get a 413.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

@@ -82,15 +82,31 @@ def error_response(
 # --- validation messages ------------------------------------------------------------------------
 
 
-def _field_name(loc: Sequence[Any]) -> str:
+def _field_name(loc: Sequence[Any], error: Mapping[str, Any] | None = None) -> str:
     # Drop the "body"/"query" prefix: clients know the field as `quantity`, not `body.quantity`.
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
-    return ".".join(parts) or "body"
+    parts = list(loc)
+    cause = (error or {}).get("ctx", {}).get("error")
+    target = getattr(cause, "field", None)
+    if isinstance(target, str):  # a cross-field rule names the field it blames
+        parts.append(target)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts) or "body"
 
 
 def _limit(ctx: Mapping[str, Any], key: str) -> str:
     value = ctx.get(key)
     return format(value, "f") if hasattr(value, "as_tuple") else str(value)
+
+
+# Fields the SDK's docstrings suggest for placeorder that no OpenAlgo endpoint takes. Ignoring them
+# would leave a trader believing a stop-loss exists; refusing them says what to do instead.
+_BRACKET_HINT = "bracket orders are not supported: place a separate SL or LIMIT order"
+_UNKNOWN_FIELD_HINTS = {
+    "target": _BRACKET_HINT,
+    "stoploss": _BRACKET_HINT,
+    "trailing_sl": _BRACKET_HINT,
+}
 
 
 def describe(error: Mapping[str, Any]) -> str:
@@ -101,7 +117,9 @@ def describe(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "field required"
     if kind == "extra_forbidden":
-        return "unknown field"
+        loc = tuple(error.get("loc", ()))
+        hint = _UNKNOWN_FIELD_HINTS.get(str(loc[-1])) if loc else None
+        return f"unknown field ({hint})" if hint else "unknown field"
     if kind == "string_type":
         return "must be a string"
     if kind == "string_too_short":
@@ -145,7 +163,7 @@ def _body_problem(exc: RequestValidationError, request: Request) -> str | None:
         loc = tuple(err.get("loc", ()))
         if err.get("type") == "json_invalid":
             return MALFORMED_JSON
-        if loc != ("body",):
+        if loc != ("body",) or err.get("type") == "value_error":
             continue
         body = getattr(exc, "body", None)
         if isinstance(body, bytes | bytearray):
@@ -163,11 +181,13 @@ def validation_errors(errors: Sequence[Any]) -> tuple[str, dict[str, list[str]]]
     for err in errors:
         if err.get("type") == "json_invalid":
             return MALFORMED_JSON, {"body": ["malformed JSON"]}
-        problems = by_field.setdefault(_field_name(err.get("loc", ())), [])
+        problems = by_field.setdefault(_field_name(err.get("loc", ()), err), [])
         phrase = describe(err)
         if phrase not in problems:
             problems.append(phrase)
-    message = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in by_field.items())
+    message = "; ".join(
+        f"{field}: {', '.join(m.rstrip('.') for m in msgs)}" for field, msgs in by_field.items()
+    )
     return message or "Invalid request", by_field
 
 
@@ -190,8 +210,7 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     mode = response_mode(request)
     problem = _body_problem(exc, request)
     if problem is not None:
-        reason = problem[0].lower() + problem[1:]
-        return error_response(400, error_body(problem, errors={"body": [reason]}, mode=mode))
+        return error_response(400, error_body(problem, errors={"body": [problem]}, mode=mode))
     message, by_field = validation_errors(exc.errors())
     return error_response(400, error_body(message, errors=by_field, mode=mode))
 
@@ -201,8 +220,6 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else None
     if message is None or message == _default_phrase(exc.status_code):
         message = _HTTP_MESSAGES.get(exc.status_code, "Error")
-    if exc.status_code == 413:
-        message = _HTTP_MESSAGES[413]
     body = error_body(message, mode=response_mode(request))
     return error_response(exc.status_code, body, dict(exc.headers) if exc.headers else None)
 

@@ -402,6 +402,18 @@ Interval = Annotated[
 ]
 
 
+class FieldError(ValueError):
+    """A rule across several fields, reported against the one that should change.
+
+    A model validator cannot give its error a location; raising this lets the error handler key
+    the message by ``field`` instead of by the whole body.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def only_crypto_fractional(exchange: Exchange, quantity: Decimal) -> Decimal:
     """OpenAlgo's rule: fractional quantities exist only on CRYPTO, with its exact message."""
     if exchange is not Exchange.CRYPTO and quantity != quantity.to_integral_value():

@@ -19,6 +19,7 @@ from openalgo.api.v1.schemas.common import (
     ApiRequest,
     ApiResponse,
     ExchangeField,
+    FieldError,
     GttPriceType,
     GttProduct,
     Price,
@@ -82,12 +83,15 @@ class GttFields(BaseModel):
         sl, tg = self.triggerprice_sl, self.triggerprice_tg
         if self.trigger_type == "SINGLE":
             if sl <= 0 and tg <= 0:
-                raise ValueError(
-                    "SINGLE GTT requires a positive triggerprice_sl or triggerprice_tg"
+                raise FieldError(
+                    "triggerprice_sl",
+                    "SINGLE GTT requires a positive triggerprice_sl or triggerprice_tg",
                 )
             if sl > 0 and tg > 0:
-                raise ValueError(
-                    "SINGLE GTT takes exactly one of triggerprice_sl or triggerprice_tg"
+                raise FieldError(
+                    "triggerprice_tg",
+                    "SINGLE GTT takes exactly one of triggerprice_sl or triggerprice_tg; "
+                    "set the other to 0",
                 )
             return self
         missing = [
@@ -101,9 +105,9 @@ class GttFields(BaseModel):
             if not value
         ]
         if missing:
-            raise ValueError(f"Required for OCO: {', '.join(missing)}")
+            raise FieldError(missing[0], f"required for OCO (missing: {', '.join(missing)})")
         if sl >= tg:
-            raise ValueError("OCO needs triggerprice_sl below triggerprice_tg")
+            raise FieldError("triggerprice_sl", "must be below triggerprice_tg for OCO")
         return self
 
 

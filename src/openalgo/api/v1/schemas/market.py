@@ -11,6 +11,7 @@ from openalgo.api.v1.schemas.common import (
     ApiRequest,
     ApiResponse,
     ExchangeField,
+    FieldError,
     Interval,
     IsoDate,
     Shape,
@@ -87,7 +88,7 @@ class HistoryRequest(ApiRequest):
     @model_validator(mode="after")
     def _ordered(self) -> HistoryRequest:
         if self.start_date > self.end_date:
-            raise ValueError("start_date must not be after end_date")
+            raise FieldError("end_date", "must not be before start_date")
         return self
 
 
@@ -107,7 +108,7 @@ class TickerQuery(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> TickerQuery:
         if self.from_ > self.to:
-            raise ValueError("from must not be after to")
+            raise FieldError("to", "must not be before from")
         return self
 
     @property
