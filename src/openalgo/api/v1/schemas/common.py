@@ -447,11 +447,13 @@ class Shape(BaseModel):
     and the response JSON Schema lists them as optional non-null values.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
     _omit_if_none: ClassVar[frozenset[str]] = frozenset()
 
+    # No return annotation on purpose: with one, pydantic documents the output as that type (an
+    # empty schema for Any) instead of the model's own fields.
     @model_serializer(mode="wrap")
-    def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data = handler(self)
         if isinstance(data, dict):
             for key in self._omit_if_none:
@@ -476,6 +478,9 @@ class Shape(BaseModel):
                 del prop["anyOf"]
                 prop.update(variants[0])
             prop.pop("default", None)
+        required = [k for k in target.get("required", []) if k not in cls._omit_if_none]
+        if required:
+            target["required"] = required
         return json_schema
 
 
