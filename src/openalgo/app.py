@@ -10,19 +10,24 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from openalgo import __version__
-from openalgo.api import health, pages
+from openalgo.api import health, metrics, pages
 from openalgo.api.errors import install_error_handlers
 from openalgo.api.middleware.body_limit import BodyLimitMiddleware
+from openalgo.api.middleware.monitoring import MonitoringMiddleware
 from openalgo.api.middleware.paths import TrailingSlashMiddleware
 from openalgo.api.v1 import build_router as build_v1_router
 from openalgo.api.v1.endpoints import TAG_DESCRIPTIONS
+from openalgo.background import start_background, stop_background
 from openalgo.db.engine import create_engine, reader
 from openalgo.db.session import create_sessionmaker
 from openalgo.runtime import Runtime
+from openalgo.services.monitoring import TrafficMonitor
+from openalgo.services.order_journal import OrderJournal
 from openalgo.settings import Settings, load_settings
 
 log = logging.getLogger("openalgo.app")
@@ -41,16 +46,28 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        app.state.runtime = Runtime(
+        sessionmaker = create_sessionmaker(engine)
+        read_sessionmaker = create_sessionmaker(reader(engine))
+        app.state.runtime = runtime = Runtime(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
-            read_sessionmaker=create_sessionmaker(reader(engine)),
+            sessionmaker=sessionmaker,
+            read_sessionmaker=read_sessionmaker,
+            journal=OrderJournal(
+                sessionmaker,
+                ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+                lease=timedelta(seconds=settings.idempotency_lease_seconds),
+            ),
+            monitor=TrafficMonitor(
+                sessionmaker, retention=timedelta(days=settings.monitoring_retention_days)
+            ),
         )
+        background = start_background(runtime)
         log.info("openalgo %s started (database %s)", __version__, engine.url.render_as_string())
         try:
             yield
         finally:
+            await stop_background(runtime, background)
             await engine.dispose()
             log.info("openalgo stopped")
 
@@ -70,6 +87,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(build_v1_router())
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MonitoringMiddleware)
+    app.include_router(metrics.router)
     return app
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openalgo.db.session import SessionMaker
+from openalgo.services.monitoring import TrafficMonitor
+from openalgo.services.order_journal import OrderJournal
 from openalgo.settings import Settings
 
 
@@ -20,3 +22,5 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: SessionMaker
     read_sessionmaker: SessionMaker
+    journal: OrderJournal  # idempotency keys and the order log (issue 6)
+    monitor: TrafficMonitor  # request and order-latency records, Prometheus metrics (issue 6)

@@ -21,7 +21,7 @@ class TrailingSlashMiddleware:
         if scope["type"] == "http":
             path: str = scope["path"]
             if path.endswith("/") and path.startswith(self.prefix) and len(path) > len(self.prefix):
-                scope = dict(scope)
+                # In place, not a copy: outer middleware reads what routing adds to this scope.
                 scope["path"] = path.rstrip("/") or "/"
                 raw = scope.get("raw_path")
                 if isinstance(raw, bytes):

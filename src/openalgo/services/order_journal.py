@@ -1,0 +1,244 @@
+"""The order journal: idempotency keys and the order log, around every order-creating call.
+
+    intent = await journal.begin(ctx)            # committed before the venue is called
+    if isinstance(intent, Replay): ...           # a repeated Idempotency-Key: answer as before
+    outcome = await venue.place(...)             # the only call that can reach a broker
+    await journal.finish(intent, status=200, body=...)   # committed after
+
+`begin` claims the key (if any) and writes the order-log intent in one short transaction of its
+own, so a concurrent request with the same key sees the claim at once, and a crash after the venue
+call still leaves the intent on disk. `finish` records the outcome and the response to replay.
+
+Concurrency: the claim is a unique (user, key) row. Of two concurrent requests with one key, one
+inserts it; the other reads it and gets a 409 "still in progress" (as the IETF Idempotency-Key
+draft prescribes) -- it never places. A key whose request never finished (the server stopped
+mid-call) also answers 409, telling the client to check the order book: replaying it could place
+the order twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from openalgo.db.models.order_log import IdempotencyKey, OrderLog
+from openalgo.db.repositories.order_log import IdempotencyRepository, OrderLogRepository
+from openalgo.db.session import SessionMaker, transaction
+from openalgo.domain.clock import Clock, SystemClock
+from openalgo.errors import Conflict
+
+log = logging.getLogger("openalgo.orders.journal")
+
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+DEFAULT_TTL = timedelta(hours=24)
+# After this long an unfinished claim is presumed dead (its server stopped), not merely slow.
+DEFAULT_LEASE = timedelta(seconds=120)
+
+
+class IdempotencyConflict(Conflict):
+    """409: the key belongs to another request, or its first request has not finished."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderContext:
+    """Who asked for what: the payload never contains the API key."""
+
+    user_id: int
+    endpoint: str
+    payload: dict[str, Any]
+    mode: str = "live"
+    venue: str = "unknown"
+    idempotency_key: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps(
+            {"endpoint": self.endpoint, "body": self.payload},
+            sort_keys=True,
+            separators=(",", ":"),
+            default=str,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    order_log_id: int
+    idempotency_id: int | None
+    started: float  # time.perf_counter() when the intent was recorded
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The stored response of an earlier request with the same key and body."""
+
+    status: int
+    body: dict[str, Any]
+    order_log_id: int | None
+
+
+def _short(text: str | None, limit: int = 500) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _orderid(body: dict[str, Any]) -> str | None:
+    for key in ("orderid", "trigger_id"):
+        value = body.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return _short(str(value), 64)
+    return None
+
+
+class OrderJournal:
+    def __init__(
+        self,
+        sessionmaker: SessionMaker,
+        *,
+        clock: Clock | None = None,
+        ttl: timedelta = DEFAULT_TTL,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock or SystemClock()
+        self.ttl = ttl
+        self.lease = lease
+
+    async def begin(self, ctx: OrderContext) -> Intent | Replay:
+        """Claim the key and record the intent; or the replay; or raise `IdempotencyConflict`."""
+        started = time.perf_counter()
+        try:
+            return await self._begin(ctx, started)
+        except IntegrityError:
+            # Another request inserted the same (user, key) between our read and our insert.
+            log.info("idempotency key race for user %s on %s", ctx.user_id, ctx.endpoint)
+            return await self._begin(ctx, started)
+
+    async def _begin(self, ctx: OrderContext, started: float) -> Intent | Replay:
+        now = self.clock.now()
+        async with transaction(self.sessionmaker) as session:
+            claim_id: int | None = None
+            if ctx.idempotency_key is not None:
+                keys = IdempotencyRepository(session)
+                existing = await keys.get_for(ctx.user_id, ctx.idempotency_key)
+                if existing is not None and existing.expires_at <= now:
+                    await keys.delete(existing)
+                    existing = None
+                if existing is not None:
+                    return self._answer_existing(ctx, existing, now)
+                claim = IdempotencyKey(
+                    user_id=ctx.user_id,
+                    key=ctx.idempotency_key,
+                    endpoint=ctx.endpoint,
+                    fingerprint=ctx.fingerprint,
+                    status=IN_PROGRESS,
+                    created_at=now,
+                    expires_at=now + self.ttl,
+                )
+                await keys.add(claim)
+                claim_id = claim.id
+            entry = OrderLog(
+                user_id=ctx.user_id,
+                endpoint=ctx.endpoint,
+                mode=ctx.mode,
+                venue=ctx.venue,
+                strategy=str(ctx.payload.get("strategy") or "")[:255],
+                symbol=_short(
+                    _str_or_none(ctx.payload.get("symbol") or ctx.payload.get("underlying")), 64
+                ),
+                exchange=_short(_str_or_none(ctx.payload.get("exchange")), 16),
+                request=ctx.payload,
+                idempotency_key=ctx.idempotency_key,
+                status="pending",
+                created_at=now,
+            )
+            await OrderLogRepository(session).add(entry)
+            return Intent(order_log_id=entry.id, idempotency_id=claim_id, started=started)
+
+    def _answer_existing(self, ctx: OrderContext, row: IdempotencyKey, now: datetime) -> Replay:
+        if row.fingerprint != ctx.fingerprint:
+            raise IdempotencyConflict(
+                "Idempotency-Key was already used with a different request; "
+                "use a new key for a new order",
+                extra={"idempotency_key": ctx.idempotency_key},
+            )
+        if row.status == COMPLETED and row.response_status is not None:
+            return Replay(
+                status=row.response_status,
+                body=dict(row.response_body or {}),
+                order_log_id=row.order_log_id,
+            )
+        if now - row.created_at < self.lease:
+            raise IdempotencyConflict(
+                "A request with this Idempotency-Key is still in progress; retry shortly",
+                extra={"idempotency_key": ctx.idempotency_key},
+                headers={"Retry-After": "1"},
+            )
+        raise IdempotencyConflict(
+            "The request with this Idempotency-Key never completed (the server stopped while "
+            "placing it): check the order book before placing again with a new key",
+            extra={"idempotency_key": ctx.idempotency_key},
+        )
+
+    async def finish(
+        self,
+        intent: Intent,
+        *,
+        status: int,
+        body: dict[str, Any],
+        venue_ms: float | None = None,
+    ) -> None:
+        """Record the outcome (and the response a repeated key will get). Never raises: the
+        order has already happened, and the response must still reach the client."""
+        now = self.clock.now()
+        latency_ms = (time.perf_counter() - intent.started) * 1000
+        ok = 200 <= status < 300
+        message = body.get("message") if not ok else None
+        try:
+            async with transaction(self.sessionmaker) as session:
+                entry = await session.get(OrderLog, intent.order_log_id)
+                if entry is not None:
+                    entry.status = "success" if ok else "error"
+                    entry.http_status = status
+                    entry.orderid = _orderid(body)
+                    entry.response = body
+                    entry.error = _short(str(message)) if message is not None else None
+                    entry.venue_ms = venue_ms
+                    entry.latency_ms = latency_ms
+                    entry.completed_at = now
+                if intent.idempotency_id is not None:
+                    claim = await session.get(IdempotencyKey, intent.idempotency_id)
+                    if claim is not None:
+                        claim.status = COMPLETED
+                        claim.response_status = status
+                        claim.response_body = body
+                        claim.order_log_id = intent.order_log_id
+                        claim.completed_at = now
+        except Exception:
+            log.exception("could not record the outcome of order log entry %s", intent.order_log_id)
+
+    async def mark_unknown(self, older_than: timedelta = timedelta(minutes=5)) -> int:
+        """Intents still pending after ``older_than``: a server stopped between intent and
+        outcome. They become ``unknown`` (to reconcile with the broker's order book)."""
+        async with transaction(self.sessionmaker) as session:
+            count = await OrderLogRepository(session).mark_pending_unknown(
+                self.clock.now() - older_than
+            )
+        if count:
+            log.warning("%d order(s) have no recorded outcome; marked unknown", count)
+        return count
+
+    async def purge_expired_keys(self) -> int:
+        async with transaction(self.sessionmaker) as session:
+            return await IdempotencyRepository(session).delete_expired(self.clock.now())
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
