@@ -142,7 +142,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("order_log", schema=None) as batch_op:
         batch_op.drop_index("ix_order_log_user_id_created_at")
