@@ -48,6 +48,8 @@ async def stop_background(runtime: Runtime, tasks: list[asyncio.Task[None]]) -> 
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+    with contextlib.suppress(Exception):
+        await runtime.journal.aclose()
     if runtime.settings.background_tasks:
         with contextlib.suppress(Exception):
             await runtime.monitor.flush()

@@ -22,12 +22,16 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from openalgo.db.group_commit import GroupCommitter
 from openalgo.db.models.order_log import IdempotencyKey, OrderLog
 from openalgo.db.repositories.order_log import IdempotencyRepository, OrderLogRepository
 from openalgo.db.session import SessionMaker, transaction
@@ -77,6 +81,18 @@ class Intent:
 
 
 @dataclass(frozen=True, slots=True)
+class _Outcome:
+    order_log_id: int
+    idempotency_id: int | None
+    status: int
+    body: dict[str, Any]
+    error: str | None
+    venue_ms: float | None
+    latency_ms: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Replay:
     """The stored response of an earlier request with the same key and body."""
 
@@ -110,16 +126,52 @@ class OrderJournal:
         self.clock = clock or SystemClock()
         self.ttl = ttl
         self.lease = lease
+        # Concurrent orders share commits (see db/group_commit): the intents of orders without
+        # an Idempotency-Key, and every outcome.
+        self._intents: GroupCommitter[OrderLog, int] = GroupCommitter(
+            sessionmaker, self._write_intents, name="order-intents"
+        )
+        self._outcomes: GroupCommitter[_Outcome, None] = GroupCommitter(
+            sessionmaker, self._write_outcomes, name="order-outcomes"
+        )
 
     async def begin(self, ctx: OrderContext) -> Intent | Replay:
         """Claim the key and record the intent; or the replay; or raise `IdempotencyConflict`."""
         started = time.perf_counter()
+        if ctx.idempotency_key is None:
+            # No key to check: the intent joins the next group commit.
+            order_log_id = await self._intents.submit(self._entry(ctx, self.clock.now()))
+            return Intent(order_log_id=order_log_id, idempotency_id=None, started=started)
         try:
             return await self._begin(ctx, started)
         except IntegrityError:
             # Another request inserted the same (user, key) between our read and our insert.
             log.info("idempotency key race for user %s on %s", ctx.user_id, ctx.endpoint)
             return await self._begin(ctx, started)
+
+    @staticmethod
+    def _entry(ctx: OrderContext, now: datetime) -> OrderLog:
+        return OrderLog(
+            user_id=ctx.user_id,
+            endpoint=ctx.endpoint,
+            mode=ctx.mode,
+            venue=ctx.venue,
+            strategy=str(ctx.payload.get("strategy") or "")[:255],
+            symbol=_short(
+                _str_or_none(ctx.payload.get("symbol") or ctx.payload.get("underlying")), 64
+            ),
+            exchange=_short(_str_or_none(ctx.payload.get("exchange")), 16),
+            request=ctx.payload,
+            idempotency_key=ctx.idempotency_key,
+            status="pending",
+            created_at=now,
+        )
+
+    @staticmethod
+    async def _write_intents(session: AsyncSession, entries: Sequence[OrderLog]) -> list[int]:
+        session.add_all(entries)
+        await session.flush()
+        return [entry.id for entry in entries]
 
     async def _begin(self, ctx: OrderContext, started: float) -> Intent | Replay:
         now = self.clock.now()
@@ -144,21 +196,7 @@ class OrderJournal:
                 )
                 await keys.add(claim)
                 claim_id = claim.id
-            entry = OrderLog(
-                user_id=ctx.user_id,
-                endpoint=ctx.endpoint,
-                mode=ctx.mode,
-                venue=ctx.venue,
-                strategy=str(ctx.payload.get("strategy") or "")[:255],
-                symbol=_short(
-                    _str_or_none(ctx.payload.get("symbol") or ctx.payload.get("underlying")), 64
-                ),
-                exchange=_short(_str_or_none(ctx.payload.get("exchange")), 16),
-                request=ctx.payload,
-                idempotency_key=ctx.idempotency_key,
-                status="pending",
-                created_at=now,
-            )
+            entry = self._entry(ctx, now)
             await OrderLogRepository(session).add(entry)
             return Intent(order_log_id=entry.id, idempotency_id=claim_id, started=started)
 
@@ -197,32 +235,62 @@ class OrderJournal:
     ) -> None:
         """Record the outcome (and the response a repeated key will get). Never raises: the
         order has already happened, and the response must still reach the client."""
-        now = self.clock.now()
-        latency_ms = (time.perf_counter() - intent.started) * 1000
         ok = 200 <= status < 300
         message = body.get("message") if not ok else None
+        outcome = _Outcome(
+            order_log_id=intent.order_log_id,
+            idempotency_id=intent.idempotency_id,
+            status=status,
+            body=body,
+            error=_short(str(message)) if message is not None else None,
+            venue_ms=venue_ms,
+            latency_ms=(time.perf_counter() - intent.started) * 1000,
+            at=self.clock.now(),
+        )
         try:
-            async with transaction(self.sessionmaker) as session:
-                entry = await session.get(OrderLog, intent.order_log_id)
-                if entry is not None:
-                    entry.status = "success" if ok else "error"
-                    entry.http_status = status
-                    entry.orderid = _orderid(body)
-                    entry.response = body
-                    entry.error = _short(str(message)) if message is not None else None
-                    entry.venue_ms = venue_ms
-                    entry.latency_ms = latency_ms
-                    entry.completed_at = now
-                if intent.idempotency_id is not None:
-                    claim = await session.get(IdempotencyKey, intent.idempotency_id)
-                    if claim is not None:
-                        claim.status = COMPLETED
-                        claim.response_status = status
-                        claim.response_body = body
-                        claim.order_log_id = intent.order_log_id
-                        claim.completed_at = now
+            await self._outcomes.submit(outcome)
         except Exception:
             log.exception("could not record the outcome of order log entry %s", intent.order_log_id)
+
+    @staticmethod
+    async def _write_outcomes(session: AsyncSession, outcomes: Sequence[_Outcome]) -> list[None]:
+        await session.execute(
+            update(OrderLog),
+            [
+                {
+                    "id": o.order_log_id,
+                    "status": "success" if 200 <= o.status < 300 else "error",
+                    "http_status": o.status,
+                    "orderid": _orderid(o.body),
+                    "response": o.body,
+                    "error": o.error,
+                    "venue_ms": o.venue_ms,
+                    "latency_ms": o.latency_ms,
+                    "completed_at": o.at,
+                }
+                for o in outcomes
+            ],
+        )
+        claims = [
+            {
+                "id": o.idempotency_id,
+                "status": COMPLETED,
+                "response_status": o.status,
+                "response_body": o.body,
+                "order_log_id": o.order_log_id,
+                "completed_at": o.at,
+            }
+            for o in outcomes
+            if o.idempotency_id is not None
+        ]
+        if claims:
+            await session.execute(update(IdempotencyKey), claims)
+        return [None] * len(outcomes)
+
+    async def aclose(self) -> None:
+        """Wait for the intents and outcomes already submitted to be committed."""
+        await self._intents.aclose()
+        await self._outcomes.aclose()
 
     async def mark_unknown(self, older_than: timedelta = timedelta(minutes=5)) -> int:
         """Intents still pending after ``older_than``: a server stopped between intent and
