@@ -7,6 +7,7 @@ dependency exists."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -105,8 +106,9 @@ async def database_url(
 async def env(database_url: str, tmp_path: Path) -> AsyncIterator[Env]:
     settings = make_settings(tmp_path, database_url)
     engine = create_engine(settings)
-    user = await add_user(engine, f"u{id(tmp_path)}")
-    other = await add_user(engine, f"o{id(tmp_path)}")
+    suffix = uuid.uuid4().hex[:12]
+    user = await add_user(engine, f"u{suffix}")
+    other = await add_user(engine, f"o{suffix}")
     await engine.dispose()
     venue = FakeVenue()
     app = guarded_app(settings, venue)
