@@ -40,7 +40,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as header values travel safely
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -130,7 +130,7 @@ class OrderGuard:
         state[ORDER_TIMING] = timing
 
 
-def get_order_guard(
+async def get_order_guard(
     request: Request,
     runtime: RuntimeDep,
     key: Annotated[str | None, Depends(idempotency_key)],
