@@ -5,9 +5,11 @@
     outcome = await venue.place(...)             # the only call that can reach a broker
     await journal.finish(intent, status=200, body=...)   # committed after
 
-`begin` claims the key (if any) and writes the order-log intent in one short transaction of its
-own, so a concurrent request with the same key sees the claim at once, and a crash after the venue
-call still leaves the intent on disk. `finish` records the outcome and the response to replay.
+`begin` claims the key (if any) and writes the order-log intent in a short transaction of its own,
+committed before it returns, so a concurrent request with the same key sees the claim, and a crash
+after the venue call still leaves the intent on disk. `finish` records the outcome and the
+response to replay. Concurrent callers share those transactions (group commit, `db/group_commit`):
+each still waits for its own commit, but 30 orders arriving together cost one commit, not 30.
 
 Concurrency: the claim is a unique (user, key) row. Of two concurrent requests with one key, one
 inserts it; the other reads it and gets a 409 "still in progress" (as the IETF Idempotency-Key
@@ -126,11 +128,13 @@ class OrderJournal:
         self.clock = clock or SystemClock()
         self.ttl = ttl
         self.lease = lease
-        # Concurrent orders share commits (see db/group_commit): the intents of orders without
-        # an Idempotency-Key, and every outcome.
+        # Concurrent orders share commits (see db/group_commit): intents, key claims, outcomes.
         self._intents: GroupCommitter[OrderLog, int] = GroupCommitter(
             sessionmaker, self._write_intents, name="order-intents"
         )
+        self._claims: GroupCommitter[
+            tuple[OrderContext, float], Intent | Replay | IdempotencyConflict
+        ] = GroupCommitter(sessionmaker, self._write_claims, name="idempotency-claims")
         self._outcomes: GroupCommitter[_Outcome, None] = GroupCommitter(
             sessionmaker, self._write_outcomes, name="order-outcomes"
         )
@@ -143,11 +147,15 @@ class OrderJournal:
             order_log_id = await self._intents.submit(self._entry(ctx, self.clock.now()))
             return Intent(order_log_id=order_log_id, idempotency_id=None, started=started)
         try:
-            return await self._begin(ctx, started)
+            answer = await self._claims.submit((ctx, started))
         except IntegrityError:
-            # Another request inserted the same (user, key) between our read and our insert.
+            # Another process inserted the same (user, key) between our read and our insert;
+            # a second look finds its claim.
             log.info("idempotency key race for user %s on %s", ctx.user_id, ctx.endpoint)
-            return await self._begin(ctx, started)
+            answer = await self._claims.submit((ctx, started))
+        if isinstance(answer, IdempotencyConflict):
+            raise answer
+        return answer
 
     @staticmethod
     def _entry(ctx: OrderContext, now: datetime) -> OrderLog:
@@ -173,32 +181,43 @@ class OrderJournal:
         await session.flush()
         return [entry.id for entry in entries]
 
-    async def _begin(self, ctx: OrderContext, started: float) -> Intent | Replay:
+    async def _write_claims(
+        self, session: AsyncSession, items: Sequence[tuple[OrderContext, float]]
+    ) -> list[Intent | Replay | IdempotencyConflict]:
+        """Claim each key (or answer from its row) and record the intents, in one transaction.
+
+        Items are handled in order, each flushed before the next is read, so two requests with
+        one key in the same batch see each other exactly as if they had come one after the other.
+        """
         now = self.clock.now()
-        async with transaction(self.sessionmaker) as session:
-            claim_id: int | None = None
-            if ctx.idempotency_key is not None:
-                keys = IdempotencyRepository(session)
-                existing = await keys.get_for(ctx.user_id, ctx.idempotency_key)
-                if existing is not None and existing.expires_at <= now:
-                    await keys.delete(existing)
-                    existing = None
-                if existing is not None:
-                    return self._answer_existing(ctx, existing, now)
-                claim = IdempotencyKey(
-                    user_id=ctx.user_id,
-                    key=ctx.idempotency_key,
-                    endpoint=ctx.endpoint,
-                    fingerprint=ctx.fingerprint,
-                    status=IN_PROGRESS,
-                    created_at=now,
-                    expires_at=now + self.ttl,
-                )
-                await keys.add(claim)
-                claim_id = claim.id
+        keys = IdempotencyRepository(session)
+        answers: list[Intent | Replay | IdempotencyConflict] = []
+        for ctx, started in items:
+            assert ctx.idempotency_key is not None
+            existing = await keys.get_for(ctx.user_id, ctx.idempotency_key)
+            if existing is not None and existing.expires_at <= now:
+                await keys.delete(existing)
+                existing = None
+            if existing is not None:
+                try:
+                    answers.append(self._answer_existing(ctx, existing, now))
+                except IdempotencyConflict as conflict:
+                    answers.append(conflict)
+                continue
+            claim = IdempotencyKey(
+                user_id=ctx.user_id,
+                key=ctx.idempotency_key,
+                endpoint=ctx.endpoint,
+                fingerprint=ctx.fingerprint,
+                status=IN_PROGRESS,
+                created_at=now,
+                expires_at=now + self.ttl,
+            )
             entry = self._entry(ctx, now)
-            await OrderLogRepository(session).add(entry)
-            return Intent(order_log_id=entry.id, idempotency_id=claim_id, started=started)
+            session.add_all([claim, entry])
+            await session.flush()
+            answers.append(Intent(order_log_id=entry.id, idempotency_id=claim.id, started=started))
+        return answers
 
     def _answer_existing(self, ctx: OrderContext, row: IdempotencyKey, now: datetime) -> Replay:
         if row.fingerprint != ctx.fingerprint:
@@ -290,6 +309,7 @@ class OrderJournal:
     async def aclose(self) -> None:
         """Wait for the intents and outcomes already submitted to be committed."""
         await self._intents.aclose()
+        await self._claims.aclose()
         await self._outcomes.aclose()
 
     async def mark_unknown(self, older_than: timedelta = timedelta(minutes=5)) -> int:
