@@ -186,18 +186,24 @@ class OrderJournal:
     ) -> list[Intent | Replay | IdempotencyConflict]:
         """Claim each key (or answer from its row) and record the intents, in one transaction.
 
-        Items are handled in order, each flushed before the next is read, so two requests with
-        one key in the same batch see each other exactly as if they had come one after the other.
+        One query reads every key of the batch; items are then decided in arrival order, so two
+        requests with one key in the same batch see each other exactly as if they had come one
+        after the other.
         """
         now = self.clock.now()
         keys = IdempotencyRepository(session)
-        answers: list[Intent | Replay | IdempotencyConflict] = []
-        for ctx, started in items:
-            assert ctx.idempotency_key is not None
-            existing = await keys.get_for(ctx.user_id, ctx.idempotency_key)
-            if existing is not None and existing.expires_at <= now:
-                await keys.delete(existing)
-                existing = None
+        wanted = [(ctx.user_id, str(ctx.idempotency_key)) for ctx, _ in items]
+        rows = {(r.user_id, r.key): r for r in await keys.get_many(wanted)}
+        expired = [r for r in rows.values() if r.expires_at <= now]
+        if expired:
+            for row in expired:
+                await session.delete(row)
+                del rows[(row.user_id, row.key)]
+            await session.flush()  # before the new claims reuse those keys
+        answers: list[Intent | Replay | IdempotencyConflict | None] = []
+        created: list[tuple[int, IdempotencyKey, OrderLog, float]] = []
+        for index, ((ctx, started), wanted_key) in enumerate(zip(items, wanted, strict=True)):
+            existing = rows.get(wanted_key)
             if existing is not None:
                 try:
                     answers.append(self._answer_existing(ctx, existing, now))
@@ -213,11 +219,17 @@ class OrderJournal:
                 created_at=now,
                 expires_at=now + self.ttl,
             )
-            entry = self._entry(ctx, now)
-            session.add_all([claim, entry])
+            rows[wanted_key] = claim
+            created.append((index, claim, self._entry(ctx, now), started))
+            answers.append(None)
+        if created:
+            session.add_all([obj for _, claim, entry, _ in created for obj in (claim, entry)])
             await session.flush()
-            answers.append(Intent(order_log_id=entry.id, idempotency_id=claim.id, started=started))
-        return answers
+            for index, claim, entry, started in created:
+                answers[index] = Intent(
+                    order_log_id=entry.id, idempotency_id=claim.id, started=started
+                )
+        return [a for a in answers if a is not None]
 
     def _answer_existing(self, ctx: OrderContext, row: IdempotencyKey, now: datetime) -> Replay:
         if row.fingerprint != ctx.fingerprint:

@@ -42,6 +42,17 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
             self.select().where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
         )
 
+    async def get_many(self, wanted: Sequence[tuple[int, str]]) -> Sequence[IdempotencyKey]:
+        """The rows of the given (user_id, key) pairs that exist."""
+        if not wanted:
+            return []
+        pairs = set(wanted)
+        stmt = self.select().where(
+            IdempotencyKey.key.in_({key for _, key in pairs}),
+            IdempotencyKey.user_id.in_({user for user, _ in pairs}),
+        )
+        return [row for row in await self.get_all(stmt) if (row.user_id, row.key) in pairs]
+
     async def delete_expired(self, now: datetime, *, user_id: int | None = None) -> int:
         stmt = delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
         if user_id is not None:
