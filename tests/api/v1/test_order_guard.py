@@ -30,6 +30,7 @@ from openalgo.db.engine import create_engine
 from openalgo.db.models import OrderLatency, OrderLog, RequestLog
 from openalgo.db.session import create_sessionmaker
 from openalgo.runtime import Runtime
+from openalgo.services.order_journal import OrderJournal
 from tests.api.v1.bodies import body
 from tests.conftest import make_settings
 from tests.support.databases import add_user, fresh_database
@@ -284,3 +285,20 @@ async def test_background_flush_writes_without_being_asked(
         routes = (await session.execute(select(RequestLog.route))).scalars().all()
     await engine.dispose()
     assert "/health" in routes
+
+
+async def test_no_order_is_placed_when_the_order_log_is_down(env: Env, tmp_path: Path) -> None:
+    dead = create_engine(
+        make_settings(tmp_path, db_connect_timeout=0.5),
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+    )
+    healthy = env.runtime.journal
+    env.runtime.journal = OrderJournal(create_sessionmaker(dead))
+    try:
+        r = await env.order()
+    finally:
+        env.runtime.journal = healthy
+        await dead.dispose()
+    assert r.status_code == 503
+    assert r.json()["message"].startswith("The order log is unavailable")
+    assert env.venue.calls == []

@@ -8,6 +8,7 @@ per-stage timings.
             call=lambda: orders.place(venue, body.to_request()),
         )
 
+If the intent cannot be written (database down), ``run`` answers 503 and the venue is never called.
 ``run`` answers a repeated ``Idempotency-Key`` with the stored response (header
 ``Idempotent-Replayed: true``) without calling ``call``; otherwise it commits the intent, calls
 ``call`` (the only step that reaches a venue), commits the outcome and returns ``call``'s model.
@@ -26,12 +27,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
 from openalgo.api.deps import RuntimeDep
 from openalgo.api.errors import error_body, response_mode
 from openalgo.api.middleware.monitoring import ORDER_TIMING, REQUEST_START
 from openalgo.api.v1.schemas.common import ApiRequest
-from openalgo.errors import OpenAlgoError, ValidationFailed
+from openalgo.errors import OpenAlgoError, ServiceUnavailable, ValidationFailed
 from openalgo.services.monitoring import OrderTiming
 from openalgo.services.order_journal import OrderContext, OrderJournal, Replay
 
@@ -86,7 +88,13 @@ class OrderGuard:
             venue=venue,
             idempotency_key=self.key,
         )
-        intent = await self.journal.begin(ctx)
+        try:
+            intent = await self.journal.begin(ctx)
+        except (SQLAlchemyError, OSError) as exc:  # OSError: refused connections, timeouts
+            # No intent on disk, no order: an order the log cannot see must not reach a broker.
+            raise ServiceUnavailable(
+                "The order log is unavailable, so the order was not placed; retry shortly"
+            ) from exc
         if isinstance(intent, Replay):
             return JSONResponse(
                 status_code=intent.status, content=intent.body, headers={REPLAYED_HEADER: "true"}
