@@ -32,6 +32,7 @@ _ERRORS: dict[int, str] = {
     413: "Request body too large",
     429: "Rate limit exceeded (see Retry-After)",
     500: "Unexpected server error (details are in the server log, never in the response)",
+    503: "The order log is unreachable: the order was not placed",
 }
 
 
@@ -40,6 +41,8 @@ def error_responses(ep: Endpoint) -> dict[int | str, dict[str, Any]]:
     codes = [400, 403, 404, 413, 429, 500]
     if ep.tag in (Tag.ORDERS, Tag.GTT) or ep.creates_orders:
         codes.append(409)
+    if ep.creates_orders:
+        codes.append(503)
     return {code: {"model": ErrorResponse, "description": _ERRORS[code]} for code in sorted(codes)}
 
 
