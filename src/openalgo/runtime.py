@@ -6,12 +6,19 @@ singleton, so two apps (or two tests) never share an engine or a background task
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openalgo.db.session import SessionMaker
 from openalgo.settings import Settings
+
+if TYPE_CHECKING:
+    from openalgo.brokers.simulator.market import SimulatorMarket
+    from openalgo.domain.calendar import MarketCalendar
+    from openalgo.domain.clock import Clock
+    from openalgo.services.instrument_cache import InstrumentCache
 
 
 @dataclass
@@ -20,3 +27,8 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: SessionMaker
     read_sessionmaker: SessionMaker
+    # Instruments and the simulated market (issue 3); set by the lifespan.
+    instruments: InstrumentCache = field(default=None)  # type: ignore[assignment]
+    calendar: MarketCalendar = field(default=None)  # type: ignore[assignment]
+    clock: Clock = field(default=None)  # type: ignore[assignment]
+    simulator: SimulatorMarket = field(default=None)  # type: ignore[assignment]

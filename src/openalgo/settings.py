@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=5.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
 
+    # Simulated market (issue 3).
+    market_always_open: bool = False
+    sim_ticks_per_second: float = Field(default=2.0, gt=0, le=100)
+    sim_seed: int = 0
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

@@ -366,6 +366,8 @@ class MarketCalendar:
     ) -> list[date]:
         """The next ``count`` expiries under ``rule`` on or after ``today``, holiday-adjusted."""
         out: list[date] = []
+        if count <= 0:
+            return out
         for raw in rule.candidates(today - timedelta(days=10)):
             settled = self._settle(exchange, rule, raw)
             if settled >= today and settled not in out:

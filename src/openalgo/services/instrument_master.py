@@ -39,7 +39,7 @@ COLUMNS = (
     "instrumenttype",
     "tick_size",
 )
-REQUIRED = ("symbol", "exchange", "token", "lotsize", "instrumenttype", "tick_size")
+REQUIRED = ("symbol", "exchange", "token", "lotsize", "tick_size")  # empty type = equity
 # Broker spellings of instrument types (brokers reference C1) mapped onto ours.
 _FUTURE_TYPES = {"FUT", "FUTIDX", "FUTSTK", "FUTCOM", "FUTCUR", "FUTIRC", "FUTIRT", "FUTBLN"}
 _OPTION_TYPES = {"CE", "PE", "OPTIDX", "OPTSTK", "OPTFUT", "OPTCUR", "OPTIRC", "OPTBLN"}
