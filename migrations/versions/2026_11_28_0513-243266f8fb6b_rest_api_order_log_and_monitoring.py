@@ -4,7 +4,7 @@ The order log and idempotency keys are per user (cascade with the user); the two
 tables are append-only history written in batches and carry user_id without a foreign key.
 
 Revision ID: 243266f8fb6b
-Revises: 97e901ea5a14
+Revises: a7928378572a
 Create Date: 2026-11-28 05:13:16.964032+00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import openalgo.db.base
 
 revision: str = "243266f8fb6b"
-down_revision: str | Sequence[str] | None = "97e901ea5a14"
+down_revision: str | Sequence[str] | None = "a7928378572a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

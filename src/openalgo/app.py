@@ -7,6 +7,8 @@ engines) and releases them in reverse order. Nothing is created at import time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -62,12 +64,16 @@ def create_app(settings: Settings) -> FastAPI:
                 sessionmaker, retention=timedelta(days=settings.monitoring_retention_days)
             ),
         )
+        market_task = await start_market(runtime)
         background = start_background(runtime)
         log.info("openalgo %s started (database %s)", __version__, engine.url.render_as_string())
         try:
             yield
         finally:
             await stop_background(runtime, background)
+            market_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await market_task
             await engine.dispose()
             log.info("openalgo stopped")
 
@@ -90,6 +96,38 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MonitoringMiddleware)
     app.include_router(metrics.router)
     return app
+
+
+async def start_market(runtime: Runtime) -> asyncio.Task[None]:
+    """Calendar, clock, instrument cache and the simulated market; returns its tick task."""
+    from openalgo.brokers.simulator.market import SimulatorMarket
+    from openalgo.domain.calendar import MarketCalendar
+    from openalgo.domain.clock import SystemClock
+    from openalgo.services.instrument_cache import InstrumentCache
+    from openalgo.services.instrument_loading import SIMULATOR
+
+    settings = runtime.settings
+    runtime.calendar = MarketCalendar.bundled(always_open=settings.market_always_open)
+    runtime.clock = SystemClock()
+    runtime.instruments = InstrumentCache(SIMULATOR)
+    try:
+        loaded = await runtime.instruments.load(runtime.read_sessionmaker)
+        log.info("instrument master: %d %s instruments in memory", loaded, SIMULATOR)
+    except Exception as exc:  # an unmigrated or unreachable database must not stop the start
+        log.warning("instrument master not loaded (%s); starting with none", _first_line(exc))
+    runtime.simulator = SimulatorMarket(
+        runtime.instruments,
+        runtime.calendar,
+        runtime.clock,
+        ticks_per_second=settings.sim_ticks_per_second,
+        seed=settings.sim_seed,
+    )
+    return asyncio.create_task(runtime.simulator.run(), name="simulator-ticks")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def create_app_from_env() -> FastAPI:

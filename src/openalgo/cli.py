@@ -74,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--username", required=True)
     create.add_argument("--password", required=True)
     create.set_defaults(handler=cmd_user_create)
+
+    instruments = commands.add_parser("instruments", help="instrument master contracts")
+    instrument_commands = instruments.add_subparsers(
+        dest="instruments_command", metavar="ACTION", required=True
+    )
+    load = instrument_commands.add_parser(
+        "load", help="load a broker's master (the simulator's generated one by default)"
+    )
+    load.add_argument("--broker", required=True, help="broker the master belongs to")
+    load.add_argument("--file", help="master CSV (see docs/instruments.md)")
+    load.set_defaults(handler=cmd_instruments_load)
     return parser
 
 
@@ -156,6 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ensure_data_dir(settings)
     _check_port_free(settings.host, settings.port)
     _run(lambda: _prepare_database(settings, migrate_sqlite=True))
+    _run(lambda: _ensure_simulator_master(settings))
 
     base = f"http://{_display_host(settings.host)}:{settings.port}"
     print(f"openalgo {__version__} serving on {base}", flush=True)
@@ -303,4 +315,99 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 
     is_admin = _run(create)
     print(f"created user {args.username!r}{' (admin)' if is_admin else ''}")
+    return EXIT_OK
+
+
+# --- instruments ------------------------------------------------------------------------------
+
+
+async def _ensure_simulator_master(settings: Settings) -> None:
+    """First start (and each new trading day): generate and load the simulator's master."""
+    from openalgo.db.session import create_sessionmaker
+    from openalgo.domain.calendar import MarketCalendar
+    from openalgo.services.instrument_loading import ensure_simulator_master, today_ist
+
+    async with _engine(settings) as engine:
+        summary = await ensure_simulator_master(
+            create_sessionmaker(engine),
+            MarketCalendar.bundled(),
+            today_ist(),
+            seed=settings.sim_seed,
+        )
+    if summary is not None:
+        print(f"  simulator: {summary.line()}", flush=True)
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.label = label
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, rows: int) -> None:
+        self.done += rows
+        width = 30
+        filled = int(width * self.done / self.total)
+        bar = "#" * filled + "-" * (width - filled)
+        end = "" if self.done < self.total else "\n"
+        if self.tty:
+            print(f"\r{self.label} [{bar}] {self.done}/{self.total}", end=end, file=sys.stderr)
+        elif self.done >= self.total:
+            print(f"{self.label} [{bar}] {self.done}/{self.total}", file=sys.stderr)
+        sys.stderr.flush()
+
+
+def cmd_instruments_load(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.is_sqlite:
+        ensure_data_dir(settings)
+    from pathlib import Path
+
+    from openalgo.db.session import create_sessionmaker
+    from openalgo.domain.calendar import MarketCalendar
+    from openalgo.services.instrument_loading import (
+        SIMULATOR,
+        load_master,
+        read_master_file,
+        simulator_master,
+        today_ist,
+    )
+
+    broker = args.broker.strip().lower()
+    if not broker or not broker.replace("_", "").isalnum() or len(broker) > 32:
+        raise CliError(f"invalid broker name {args.broker!r}: letters, digits and _ only")
+    today = today_ist()
+    if args.file:
+        path = Path(args.file)
+        instruments, expired = read_master_file(path, today=today)
+        source = str(path.resolve())
+    elif broker == SIMULATOR:
+        instruments, expired = (
+            simulator_master(MarketCalendar.bundled(), today, seed=settings.sim_seed),
+            0,
+        )
+        source = f"generated for {today.isoformat()}"
+    else:
+        raise CliError(f"no bundled master for broker {broker!r}: pass --file PATH")
+    progress = _ProgressBar(len(instruments), f"loading {broker}")
+
+    async def load() -> str:
+        await _prepare_database(settings, migrate_sqlite=True)
+        async with _engine(settings) as engine:
+            summary = await load_master(
+                create_sessionmaker(engine),
+                broker,
+                instruments,
+                as_of=today,
+                source=source,
+                expired=expired,
+                progress=progress,
+                whole=not args.file,
+            )
+        return summary.line()
+
+    print(_run(load))
     return EXIT_OK

@@ -6,14 +6,21 @@ singleton, so two apps (or two tests) never share an engine or a background task
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openalgo.db.session import SessionMaker
-from openalgo.services.monitoring import TrafficMonitor
-from openalgo.services.order_journal import OrderJournal
 from openalgo.settings import Settings
+
+if TYPE_CHECKING:
+    from openalgo.brokers.simulator.market import SimulatorMarket
+    from openalgo.domain.calendar import MarketCalendar
+    from openalgo.domain.clock import Clock
+    from openalgo.services.instrument_cache import InstrumentCache
+    from openalgo.services.monitoring import TrafficMonitor
+    from openalgo.services.order_journal import OrderJournal
 
 
 @dataclass
@@ -22,5 +29,11 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: SessionMaker
     read_sessionmaker: SessionMaker
-    journal: OrderJournal  # idempotency keys and the order log (issue 6)
-    monitor: TrafficMonitor  # request and order-latency records, Prometheus metrics (issue 6)
+    # Instruments and the simulated market (issue 3); set by the lifespan.
+    instruments: InstrumentCache = field(default=None)  # type: ignore[assignment]
+    calendar: MarketCalendar = field(default=None)  # type: ignore[assignment]
+    clock: Clock = field(default=None)  # type: ignore[assignment]
+    simulator: SimulatorMarket = field(default=None)  # type: ignore[assignment]
+    # Idempotency keys and the order log; request and order-latency records (issue 6).
+    journal: OrderJournal = field(default=None)  # type: ignore[assignment]
+    monitor: TrafficMonitor = field(default=None)  # type: ignore[assignment]

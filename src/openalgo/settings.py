@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=5.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
 
+    # Simulated market (issue 3).
+    market_always_open: bool = False
+    sim_ticks_per_second: float = Field(default=2.0, gt=0, le=100)
+    sim_seed: int = 0
+
     # REST API (issue 6): request bodies above this many bytes get a 413.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # How long an Idempotency-Key is remembered, and how long a request holding one may run

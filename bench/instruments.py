@@ -1,0 +1,237 @@
+"""Instrument master and simulator benchmarks (issue 3).
+
+Prints, for SQLite and PostgreSQL: time to load a synthetic 100,000-instrument master; search
+latency p50/p99 over it; warm-cache resolve p50/p99; and simulator tick throughput on one core.
+Baselines measured in the same run: a plain dict lookup (resolve) and an unindexed LIKE scan
+(search) on the same rows.
+
+    .venv/bin/python bench/instruments.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text
+
+from openalgo.db import migrations
+from openalgo.db.engine import create_engine
+from openalgo.db.repositories.instruments import InstrumentRepository
+from openalgo.db.session import create_sessionmaker, transaction
+from openalgo.domain.enums import InstrumentType, TickMode
+from openalgo.domain.instruments import Instrument
+from openalgo.domain.symbols import future_symbol, option_symbol
+from openalgo.services.instrument_cache import InstrumentCache
+from openalgo.settings import Settings
+
+N = 100_000
+PG_ADMIN = os.environ.get(
+    "OPENALGO_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+def synthetic(n: int) -> list[Instrument]:
+    rng = random.Random(7)
+    out: list[Instrument] = []
+    bases = [f"STK{i:03d}" for i in range(400)] + ["NIFTY", "BANKNIFTY", "FINNIFTY"]
+    expiries = [date(2027, 1, 26) + timedelta(days=7 * i) for i in range(12)]
+    for i in range(1000):
+        sym = f"EQ{i:04d}"
+        out.append(Instrument(sym, "NSE", f"COMPANY {i}", InstrumentType.EQ, str(i), sym, "NSE"))
+    seen = set()
+    while len(out) < n:
+        base = rng.choice(bases)
+        expiry = rng.choice(expiries)
+        if rng.random() < 0.02:
+            sym, kind, strike = future_symbol(base, expiry), InstrumentType.FUT, None
+        else:
+            strike_v = rng.randrange(100, 60000, 50)
+            kind = rng.choice([InstrumentType.CE, InstrumentType.PE])
+            sym = option_symbol(base, expiry, strike_v, kind.value)
+            strike = strike_v
+        if sym in seen:
+            continue
+        seen.add(sym)
+        from decimal import Decimal
+
+        out.append(
+            Instrument(
+                sym,
+                "NFO",
+                base,
+                kind,
+                str(10_000 + len(out)),
+                sym,
+                "NFO",
+                50,
+                Decimal("0.05"),
+                expiry,
+                Decimal(strike) if strike else None,
+            )
+        )
+    return out
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+
+QUERIES = [
+    "NIFTY",
+    "NIFTY 26000 CE",
+    "STK123",
+    "banknifty 45000",
+    "COMPANY 12",
+    "EQ0999",
+    "STK0",
+    "ZZZ",
+    "FINNIFTY JAN27 PE",
+    "26FEB27",
+]
+
+
+async def bench_db(label: str, url: str, rows: list[Instrument]) -> None:
+    settings = Settings(
+        _env_file=None, data_dir=Path(tempfile.mkdtemp()), secret_key="k" * 40, pepper="p" * 40
+    )
+    engine = create_engine(settings, url)
+    await migrations.upgrade(engine)
+    maker = create_sessionmaker(engine)
+    loads = []
+    for _ in range(2):  # the second load replaces the first: the idempotent path
+        t = time.perf_counter()
+        async with transaction(maker) as session:
+            await InstrumentRepository(session, "bench").replace(
+                rows, as_of=date.today(), source="bench"
+            )
+        loads.append(time.perf_counter() - t)
+    print(f"{label}: load {N} instruments: first {loads[0]:.2f} s, replace {loads[1]:.2f} s")
+    async with maker() as session:
+        repo = InstrumentRepository(session, "bench")
+        for q in QUERIES:
+            await repo.search(q)
+        samples = []
+        for _ in range(10):
+            for q in QUERIES:
+                t = time.perf_counter()
+                await repo.search(q)
+                samples.append(time.perf_counter() - t)
+        print(
+            f"{label}: search over {N}: p50 {pct(samples, 0.5):.2f} ms, p99 {pct(samples, 0.99):.2f} ms ({len(samples)} queries)"
+        )
+        base = []
+        for q in QUERIES[:3]:
+            t = time.perf_counter()
+            await session.execute(
+                text(
+                    "SELECT id FROM instruments WHERE broker='bench' AND upper(search_text) LIKE :p LIMIT 500"
+                ),
+                {"p": f"%{q.split()[0].upper()}%26%"},
+            )
+            base.append(time.perf_counter() - t)
+        print(f"{label}: baseline unindexed LIKE scan: p50 {pct(base, 0.5):.2f} ms")
+        t = time.perf_counter()
+        await repo.all()
+        print(f"{label}: read whole master for the cache: {time.perf_counter() - t:.2f} s")
+        await session.rollback()
+    await engine.dispose()
+    return None
+
+
+async def bench_resolve(rows: list[Instrument]) -> None:
+    cache = InstrumentCache("bench", rows)
+    keys = [(r.symbol, r.exchange) for r in rows]
+    rng = random.Random(1)
+    picks = [rng.choice(keys) for _ in range(100_000)]
+
+    async def run() -> list[float]:
+        out = []
+        for symbol, exchange in picks:
+            t = time.perf_counter()
+            await cache.resolve(symbol, exchange)
+            out.append(time.perf_counter() - t)
+        return out
+
+    samples = await run()
+    plain = {(r.exchange, r.symbol): r for r in rows}
+    base = []
+    for symbol, exchange in picks[:20000]:
+        t = time.perf_counter()
+        plain.get((exchange, symbol))
+        base.append(time.perf_counter() - t)
+    print(
+        f"resolve (warm cache, {len(rows)} rows): p50 {pct(samples, 0.5) * 1000:.2f} us, p99 {pct(samples, 0.99) * 1000:.2f} us; baseline dict.get p50 {pct(base, 0.5) * 1000:.2f} us"
+    )
+
+
+async def bench_ticks() -> None:
+    from tests.support.market import MONDAY_11, build_market
+
+    class Counter:
+        n = 0
+
+        def publish(self, tick: object) -> None:
+            self.n += 1
+
+    market, clock, _ = build_market()
+    sink = Counter()
+    market.sink = sink
+    insts = [
+        i
+        for i in market.instruments.instruments()
+        if i.exchange in ("NSE", "NFO", "NSE_INDEX", "BSE", "BFO")
+    ]
+    rng = random.Random(3)
+    chosen = rng.sample(insts, 5000)
+    for i, inst in enumerate(chosen):
+        mode = (TickMode.LTP, TickMode.QUOTE, TickMode.DEPTH)[i % 3]
+        market.subscribe(inst.symbol, inst.exchange, mode)
+
+    async def run() -> tuple[int, float]:
+        when = MONDAY_11
+        await market.publish_due(when)  # warm: day paths built
+        start = time.perf_counter()
+        sent = 0
+        for _ in range(8):
+            when += timedelta(milliseconds=500)
+            sent += await market.publish_due(when)
+        return sent, time.perf_counter() - start
+
+    sent, seconds = await run()
+    print(
+        f"simulator: {sent} ticks (5000 instruments, modes LTP/QUOTE/DEPTH mixed) in {seconds:.2f} s = {sent / seconds:,.0f} ticks/s on one core"
+    )
+
+
+async def main() -> None:
+    print(f"load average: {os.getloadavg()}")
+    rows = synthetic(N)
+    await bench_resolve(rows)
+    await bench_ticks()
+    with tempfile.TemporaryDirectory() as tmp:
+        await bench_db("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db", rows)
+    from tests.support.services import drop_postgres, provision_postgres
+
+    try:
+        url = await provision_postgres("openalgo_bench_instruments")
+    except BaseException as exc:  # pytest.skip raises BaseException subclasses
+        print(f"postgresql: unavailable ({exc})")
+        return
+    try:
+        await bench_db("postgresql", url, rows)
+    finally:
+        await drop_postgres("openalgo_bench_instruments")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""The built-in simulated market: a generated instrument master and seeded price processes."""

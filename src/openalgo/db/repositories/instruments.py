@@ -1,0 +1,373 @@
+"""Queries over the instrument master, one broker at a time.
+
+Reads return domain `Instrument`s built from plain rows (no ORM identity map: a master has 100k+
+rows and is read in bulk). Writes are one operation, `replace`: delete the broker's rows for the
+given exchanges and bulk-insert the new ones, inside the caller's transaction, so a load is all or
+nothing and loading the same master twice leaves the same rows. PostgreSQL inserts with COPY;
+SQLite with one ``executemany``.
+
+Search follows OpenAlgo (brokers reference C3): the query is split on whitespace, every term must
+match (case-insensitively, as a substring of symbol, broker symbol, name or token), and results
+are ranked exact symbol match first, then symbols that start with the first term, then the rest.
+Each tier is its own indexed query with a limit, so a broad query never sorts the whole master.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal_column,
+    not_,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openalgo.db.base import utcnow
+from openalgo.db.models.instrument import InstrumentMaster, InstrumentRecord
+from openalgo.db.repository import Repository
+from openalgo.domain.enums import InstrumentType
+from openalgo.domain.instruments import Instrument
+
+SEARCH_LIMIT = 500
+INSERT_CHUNK = 5_000
+T = InstrumentRecord
+
+_COLUMNS = (
+    T.symbol,
+    T.exchange,
+    T.name,
+    T.instrument_type,
+    T.token,
+    T.broker_symbol,
+    T.broker_exchange,
+    T.lot_size,
+    T.tick_size,
+    T.expiry,
+    T.strike,
+)
+_COPY_COLUMNS = [
+    "broker",
+    "exchange",
+    "symbol",
+    "broker_symbol",
+    "name",
+    "broker_exchange",
+    "token",
+    "instrument_type",
+    "expiry",
+    "strike",
+    "lot_size",
+    "tick_size",
+    "search_text",
+]
+Progress = Callable[[int], None]
+
+
+def search_text(instrument: Instrument) -> str:
+    """What search matches against: symbol, broker symbol, name and token, upper case."""
+    return " ".join(
+        (
+            instrument.symbol,
+            instrument.broker_symbol,
+            instrument.name,
+            instrument.token,
+        )
+    ).upper()
+
+
+def _to_instrument(row: Sequence[Any]) -> Instrument:
+    return Instrument(
+        symbol=row[0],
+        exchange=row[1],
+        name=row[2],
+        instrument_type=InstrumentType(row[3]),
+        token=row[4],
+        broker_symbol=row[5],
+        broker_exchange=row[6],
+        lot_size=row[7],
+        tick_size=clean_decimal(row[8]),
+        expiry=row[9],
+        strike=clean_decimal(row[10]) if row[10] is not None else None,
+    )
+
+
+def clean_decimal(value: Any) -> Decimal:
+    """A numeric column value without storage padding: ``24000``, ``0.05`` (never ``2.4E+4``)."""
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    if number == number.to_integral_value():
+        return number.quantize(Decimal(1))
+    return number.normalize()
+
+
+def _fts_phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _prefix_end(prefix: str) -> str:
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class InstrumentRepository(Repository[InstrumentRecord]):
+    model = InstrumentRecord
+
+    def __init__(self, session: AsyncSession, broker: str) -> None:
+        super().__init__(session)
+        self.broker = broker
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def _rows(self) -> Select[Any]:
+        stmt: Select[Any] = select(*_COLUMNS).where(T.broker == self.broker)  # type: ignore[assignment]
+        return stmt
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    async def resolve(self, symbol: str, exchange: str) -> Instrument | None:
+        result = await self.session.execute(
+            self._rows().where(T.exchange == exchange, T.symbol == symbol)
+        )
+        row = result.first()
+        return _to_instrument(row) if row is not None else None
+
+    async def by_token(self, token: str, exchange: str | None = None) -> list[Instrument]:
+        stmt = self._rows().where(T.token == token)
+        if exchange is not None:
+            stmt = stmt.where(T.exchange == exchange)
+        return [_to_instrument(r) for r in await self.session.execute(stmt.order_by(T.id))]
+
+    async def all(self, exchange: str | None = None) -> list[Instrument]:
+        stmt = self._rows()
+        if exchange is not None:
+            stmt = stmt.where(T.exchange == exchange)
+        result = await self.session.execute(stmt.order_by(T.id))
+        return [_to_instrument(r) for r in result]
+
+    async def count_by_exchange(self) -> dict[str, int]:
+        result = await self.session.execute(
+            select(T.exchange, func.count())
+            .where(T.broker == self.broker)
+            .group_by(T.exchange)
+            .order_by(T.exchange)
+        )
+        return {exchange: int(n) for exchange, n in result}
+
+    async def search(
+        self,
+        query: str,
+        *,
+        exchange: str | None = None,
+        instrument_types: Iterable[InstrumentType] | None = None,
+        limit: int = SEARCH_LIMIT,
+    ) -> list[Instrument]:
+        terms = query.upper().split()
+        if not terms or limit <= 0:
+            return []
+        first = terms[0]
+        scope: list[ColumnElement[bool]] = [T.broker == self.broker]
+        if exchange is not None:
+            scope.append(T.exchange == exchange)
+        if instrument_types is not None:
+            scope.append(T.instrument_type.in_([t.value for t in instrument_types]))
+        matches = self._term_filters(terms)
+        prefix = and_(T.symbol >= first, T.symbol < _prefix_end(first))
+
+        found: list[Instrument] = []
+        tiers: list[tuple[ColumnElement[bool], Any]] = [
+            (T.symbol == first, T.exchange),
+            (and_(prefix, T.symbol != first), T.symbol),
+            (not_(prefix), T.id),
+        ]
+        for condition, order in tiers:
+            remaining = limit - len(found)
+            if remaining <= 0:
+                break
+            stmt = (
+                self._rows()
+                .where(*scope, *matches, condition)
+                .order_by(order, T.exchange)
+                .limit(remaining)
+            )
+            found.extend(_to_instrument(r) for r in await self.session.execute(stmt))
+        return found
+
+    def _term_filters(self, terms: Sequence[str]) -> list[ColumnElement[bool]]:
+        if self._dialect == "sqlite":
+            long_terms = [t for t in terms if len(t) >= 3]
+            filters: list[ColumnElement[bool]] = [
+                func.instr(T.search_text, t) > 0 for t in terms if len(t) < 3
+            ]
+            if long_terms:
+                # The trigram index needs three characters; shorter terms filter its result.
+                fts = text(
+                    "SELECT rowid FROM instruments_search WHERE instruments_search MATCH :fts"
+                ).bindparams(fts=" AND ".join(_fts_phrase(t) for t in long_terms))
+                filters.append(T.id.in_(fts.columns(literal_column("rowid"))))
+            return filters
+        return [T.search_text.like(f"%{_like_escape(t)}%", escape="\\") for t in terms]
+
+    async def expiries(
+        self,
+        underlying: str,
+        exchange: str,
+        *,
+        instrument_types: Iterable[InstrumentType] | None = None,
+        on_or_after: date | None = None,
+    ) -> list[date]:
+        stmt = (
+            select(T.expiry)
+            .distinct()
+            .where(
+                T.broker == self.broker,
+                T.name == underlying,
+                T.exchange == exchange,
+                T.expiry.is_not(None),
+            )
+            .order_by(T.expiry)
+        )
+        if instrument_types is not None:
+            stmt = stmt.where(T.instrument_type.in_([t.value for t in instrument_types]))
+        if on_or_after is not None:
+            stmt = stmt.where(T.expiry >= on_or_after)
+        result = await self.session.execute(stmt)
+        return [d for (d,) in result if d is not None]
+
+    async def strikes(
+        self, underlying: str, exchange: str, expiry: date, option_type: InstrumentType
+    ) -> list[Decimal]:
+        result = await self.session.execute(
+            select(T.strike)
+            .distinct()
+            .where(
+                T.broker == self.broker,
+                T.name == underlying,
+                T.exchange == exchange,
+                T.expiry == expiry,
+                T.instrument_type == option_type.value,
+                T.strike.is_not(None),
+            )
+            .order_by(T.strike)
+        )
+        return [clean_decimal(s) for (s,) in result if s is not None]
+
+    async def master(self) -> InstrumentMaster | None:
+        return await self.session.get(InstrumentMaster, self.broker)
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    async def replace(
+        self,
+        instruments: Sequence[Instrument],
+        *,
+        exchanges: Iterable[str] | None = None,
+        as_of: date,
+        source: str,
+        progress: Progress | None = None,
+    ) -> dict[str, int]:
+        """Make ``instruments`` the broker's whole master for ``exchanges`` (default: theirs).
+
+        Runs in the caller's transaction; returns the row count per exchange.
+        """
+        targets = sorted(
+            set(exchanges) if exchanges is not None else {i.exchange for i in instruments}
+        )
+        stray = {i.exchange for i in instruments} - set(targets)
+        if stray:
+            raise ValueError(f"rows for exchanges outside the replaced set: {sorted(stray)}")
+        if targets:
+            await self.session.execute(
+                delete(T).where(T.broker == self.broker, T.exchange.in_(targets))
+            )
+        records = [self._record(i) for i in instruments]
+        if self._dialect == "postgresql":
+            await self._copy(records, progress)
+        else:
+            await self._insert(records, progress)
+        counts = Counter(i.exchange for i in instruments)
+        await self._record_master(as_of=as_of, source=source)
+        return {exchange: counts.get(exchange, 0) for exchange in targets}
+
+    def _record(self, i: Instrument) -> tuple[Any, ...]:
+        return (
+            self.broker,
+            i.exchange,
+            i.symbol,
+            i.broker_symbol,
+            i.name,
+            i.broker_exchange,
+            i.token,
+            i.instrument_type.value,
+            i.expiry,
+            i.strike,
+            i.lot_size,
+            i.tick_size,
+            search_text(i),
+        )
+
+    async def _insert(self, records: list[tuple[Any, ...]], progress: Progress | None) -> None:
+        stmt = insert(T)
+        for start in range(0, len(records), INSERT_CHUNK):
+            chunk = records[start : start + INSERT_CHUNK]
+            await self.session.execute(
+                stmt, [dict(zip(_COPY_COLUMNS, r, strict=True)) for r in chunk]
+            )
+            if progress is not None:
+                progress(len(chunk))
+
+    async def _copy(self, records: list[tuple[Any, ...]], progress: Progress | None) -> None:
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        for start in range(0, len(records), INSERT_CHUNK * 4):
+            chunk = records[start : start + INSERT_CHUNK * 4]
+            await driver.copy_records_to_table("instruments", records=chunk, columns=_COPY_COLUMNS)
+            if progress is not None:
+                progress(len(chunk))
+
+    async def _record_master(self, *, as_of: date, source: str) -> None:
+        total = await self.session.scalar(
+            select(func.count()).select_from(T).where(T.broker == self.broker)
+        )
+        master = await self.session.get(InstrumentMaster, self.broker)
+        now: datetime = utcnow()
+        if master is None:
+            self.session.add(
+                InstrumentMaster(
+                    broker=self.broker,
+                    as_of=as_of,
+                    loaded_at=now,
+                    rows=int(total or 0),
+                    source=source[:512],
+                )
+            )
+        else:
+            master.as_of = as_of
+            master.loaded_at = now
+            master.rows = int(total or 0)
+            master.source = source[:512]
+        await self.session.flush()
+
+    async def delete_all(self) -> int:
+        result = await self.session.execute(delete(T).where(T.broker == self.broker))
+        await self.session.execute(
+            delete(InstrumentMaster).where(InstrumentMaster.broker == self.broker)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

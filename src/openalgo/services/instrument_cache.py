@@ -1,0 +1,130 @@
+"""The whole instrument master of one broker, in memory.
+
+Every order, quote and subscription resolves a symbol, so resolution must not touch the database:
+the cache answers `resolve` from a dict (well under a microsecond warm) and serves the option
+machinery (expiries per underlying, sorted strikes per expiry and side) from indexes built once per
+load. A reload builds new indexes and swaps them in one assignment, so readers never see half a
+master and no lock is needed.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from openalgo.db.repositories.instruments import InstrumentRepository
+from openalgo.db.session import SessionMaker
+from openalgo.domain.enums import InstrumentType
+from openalgo.domain.instruments import Instrument
+
+
+@dataclass(frozen=True)
+class _Indexes:
+    by_key: dict[tuple[str, str], Instrument] = field(default_factory=dict)
+    by_token: dict[tuple[str, str], Instrument] = field(default_factory=dict)
+    # (exchange, underlying) -> expiry -> type -> sorted strikes
+    options: dict[tuple[str, str], dict[date, dict[InstrumentType, list[Decimal]]]] = field(
+        default_factory=dict
+    )
+    futures: dict[tuple[str, str], list[Instrument]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _build(instruments: Iterable[Instrument]) -> _Indexes:
+    by_key: dict[tuple[str, str], Instrument] = {}
+    by_token: dict[tuple[str, str], Instrument] = {}
+    options: defaultdict[tuple[str, str], dict[date, dict[InstrumentType, list[Decimal]]]] = (
+        defaultdict(dict)
+    )
+    futures: defaultdict[tuple[str, str], list[Instrument]] = defaultdict(list)
+    counts: defaultdict[str, int] = defaultdict(int)
+    for item in instruments:
+        by_key[(item.exchange, item.symbol)] = item
+        by_token[(item.exchange, item.token)] = item
+        counts[item.exchange] += 1
+        if item.instrument_type.is_option and item.expiry is not None and item.strike is not None:
+            sides = options[(item.exchange, item.name)].setdefault(item.expiry, {})
+            sides.setdefault(item.instrument_type, []).append(item.strike)
+        elif item.instrument_type is InstrumentType.FUT and item.expiry is not None:
+            futures[(item.exchange, item.name)].append(item)
+    for chain in options.values():
+        for sides in chain.values():
+            for strikes in sides.values():
+                strikes.sort()
+    for series in futures.values():
+        series.sort(key=lambda f: f.expiry or date.max)
+    return _Indexes(by_key, by_token, dict(options), dict(futures), dict(counts))
+
+
+class InstrumentCache:
+    """Implements `openalgo.domain.instruments.InstrumentLookup` for one broker's master."""
+
+    def __init__(self, broker: str, instruments: Iterable[Instrument] = ()) -> None:
+        self.broker = broker
+        self._ix = _build(instruments)
+
+    def __len__(self) -> int:
+        return len(self._ix.by_key)
+
+    def replace_all(self, instruments: Iterable[Instrument]) -> None:
+        self._ix = _build(instruments)
+
+    async def load(self, sessionmaker: SessionMaker) -> int:
+        """Read the broker's master from the database and swap it in; returns the row count."""
+        async with sessionmaker() as session:
+            rows = await InstrumentRepository(session, self.broker).all()
+            await session.rollback()
+        self.replace_all(rows)
+        return len(rows)
+
+    # --- lookups --------------------------------------------------------------------------------
+
+    def get(self, symbol: str, exchange: str) -> Instrument | None:
+        return self._ix.by_key.get((exchange, symbol))
+
+    async def resolve(self, symbol: str, exchange: str) -> Instrument | None:
+        return self._ix.by_key.get((exchange, symbol))
+
+    def by_token(self, token: str, exchange: str) -> Instrument | None:
+        return self._ix.by_token.get((exchange, token))
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(self._ix.counts.items()))
+
+    def instruments(self, exchange: str | None = None) -> list[Instrument]:
+        return [i for i in self._ix.by_key.values() if exchange is None or i.exchange == exchange]
+
+    def option_expiries(
+        self, underlying: str, exchange: str, *, on_or_after: date | None = None
+    ) -> list[date]:
+        chain = self._ix.options.get((exchange, underlying), {})
+        return sorted(d for d in chain if on_or_after is None or d >= on_or_after)
+
+    def futures(
+        self, underlying: str, exchange: str, *, on_or_after: date | None = None
+    ) -> list[Instrument]:
+        series = self._ix.futures.get((exchange, underlying), [])
+        return [f for f in series if on_or_after is None or (f.expiry and f.expiry >= on_or_after)]
+
+    def strikes(
+        self, underlying: str, exchange: str, expiry: date, option_type: InstrumentType
+    ) -> list[Decimal]:
+        sides = self._ix.options.get((exchange, underlying), {}).get(expiry, {})
+        return list(sides.get(option_type, ()))
+
+    def nearest_strikes(
+        self,
+        underlying: str,
+        exchange: str,
+        expiry: date,
+        option_type: InstrumentType,
+        strike: Decimal,
+    ) -> list[Decimal]:
+        """The listed strikes either side of ``strike`` (for "not on the grid" errors)."""
+        strikes = self.strikes(underlying, exchange, expiry, option_type)
+        at = bisect_left(strikes, strike)
+        return strikes[max(at - 1, 0) : at + 1]
