@@ -278,6 +278,10 @@ class LedgerTx:
         return None if found is None or found.deleted else found
 
     def new_position(self, state: PositionState) -> PositionState:
+        old = self.positions.get(state.key)
+        if old is not None and old.id is not None:
+            # The row was deleted earlier in this batch (T+1, reset): reuse it, don't re-insert.
+            state.id, state.version = old.id, old.version
         state.dirty = True
         self.positions[state.key] = state
         return state
@@ -330,6 +334,9 @@ class LedgerTx:
         return [h for h in self.holdings.values() if h.user_id == user_id and not h.deleted]
 
     def new_holding(self, state: HoldingState) -> HoldingState:
+        old = self.holdings.get((state.user_id, state.symbol, state.exchange))
+        if old is not None and old.id is not None:
+            state.id, state.version = old.id, old.version
         state.dirty = True
         self.holdings[(state.user_id, state.symbol, state.exchange)] = state
         return state
