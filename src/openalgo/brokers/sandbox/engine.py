@@ -527,7 +527,7 @@ class SandboxEngine:
         problem = problem or check_shape(
             exchange=exchange,
             action=action.upper(),
-            pricetype=pricetype,
+            pricetype=PriceType.MARKET,  # leg prices are checked below, leg by leg
             product=product,
             price=price,
             trigger_price=ZERO,
@@ -553,6 +553,8 @@ class SandboxEngine:
             if trigger is None:
                 continue
             leg_limit = limit if pricetype == PriceType.LIMIT and limit else ZERO
+            if pricetype == PriceType.LIMIT and leg_limit <= 0:
+                raise ValidationFailed("A LIMIT GTT needs a price greater than 0 for each leg")
             problem = check_instrument(spec, qty, leg_limit, trigger)
             if problem:
                 raise ValidationFailed(problem)

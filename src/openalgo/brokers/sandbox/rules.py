@@ -54,6 +54,11 @@ class Spec:
         return self.instrument_type in ("CE", "PE")
 
 
+def _fmt(value: Decimal) -> str:
+    """A decimal as people write it: 30, 1.5, 0.05 (never 3E+1)."""
+    return f"{value.normalize():f}"
+
+
 # --- request shape ------------------------------------------------------------------------------
 
 
@@ -67,7 +72,7 @@ def check_quantity(quantity: object, exchange: str) -> tuple[Decimal | None, str
     if qty != qty.to_integral_value():
         if exchange != Exchange.CRYPTO:
             return None, (
-                f"Fractional quantity ({qty.normalize()}) is not allowed for non-crypto exchanges."
+                f"Fractional quantity ({_fmt(qty)}) is not allowed for non-crypto exchanges."
             )
         if qty != qty.quantize(QTY_QUANTUM):
             return None, "Quantity has more than 8 decimals"
@@ -128,7 +133,7 @@ def check_instrument(spec: Spec, qty: Decimal, price: Decimal, trigger: Decimal)
         return f"{spec.symbol} is an index and cannot be traded"
     if spec.exchange in FNO_EXCHANGES and spec.lot_size > 1 and qty % spec.lot_size != 0:
         return (
-            f"Quantity {qty.normalize()} for {spec.symbol} must be a multiple of the lot size "
+            f"Quantity {_fmt(qty)} for {spec.symbol} must be a multiple of the lot size "
             f"{spec.lot_size}"
         )
     tick = spec.tick_size
@@ -136,8 +141,8 @@ def check_instrument(spec: Spec, qty: Decimal, price: Decimal, trigger: Decimal)
         for name, value in (("Price", price), ("Trigger price", trigger)):
             if value > 0 and value % tick != 0:
                 return (
-                    f"{name} {value.normalize()} is not a multiple of the tick size "
-                    f"{tick.normalize()} for {spec.symbol}"
+                    f"{name} {_fmt(value)} is not a multiple of the tick size "
+                    f"{_fmt(tick)} for {spec.symbol}"
                 )
     return ""
 
