@@ -15,8 +15,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Table,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openalgo.brokers.sandbox.state import (
@@ -183,6 +195,7 @@ class LedgerTx:
         self.positions: dict[PositionKey, PositionState] = {}
         self.holdings: dict[HoldingKey, HoldingState] = {}
         self._all_positions: set[int] = set()
+        self._looked_up: set[tuple[int, str]] = set()
         self._all_holdings: set[int] = set()
         self.orders: dict[str, OrderState] = {}
         self.new_orders: list[OrderState] = []
@@ -251,11 +264,18 @@ class LedgerTx:
     # --- positions and holdings -----------------------------------------------------------------
 
     async def preload_positions(self, keys: Iterable[PositionKey]) -> None:
-        wanted = {k for k in keys if k not in self.positions and k[0] not in self._all_positions}
+        wanted = {
+            k
+            for k in keys
+            if (k[0], k[1]) not in self._looked_up and k[0] not in self._all_positions
+        }
         if not wanted:
             return
         users = sorted({k[0] for k in wanted})
         symbols = sorted({k[1] for k in wanted})
+        # The query returns every position of every (user, symbol) pair below: remember that,
+        # so a position that does not exist yet is not looked for again in this batch.
+        self._looked_up.update((u, s) for u in users for s in symbols)
         stmt = (
             select(POSITIONS)
             .where(
@@ -272,7 +292,7 @@ class LedgerTx:
 
     async def position(self, key: PositionKey) -> PositionState | None:
         """The position for ``key`` if it has a row (or was created in this batch)."""
-        if key not in self.positions and key[0] not in self._all_positions:
+        if key not in self.positions:
             await self.preload_positions([key])
         found = self.positions.get(key)
         return None if found is None or found.deleted else found
@@ -443,6 +463,7 @@ class LedgerTx:
     # --- writing back ---------------------------------------------------------------------------
 
     async def flush(self) -> None:
+        """Write the batch back: bulk inserts, then one compare-and-set statement per table."""
         session = self.session
         now = self.now
         new_ids = {o.orderid for o in self.new_orders}
@@ -450,12 +471,13 @@ class LedgerTx:
             await session.execute(
                 insert(ORDERS), [{"ledger": self.ledger, **o.values()} for o in self.new_orders]
             )
-        for order in self.orders.values():
-            if order.dirty and order.orderid not in new_ids:
-                values = order.values()
-                values["version"] = order.version + 1
-                await self._cas(ORDERS, order.id, order.version, values)
-                order.version += 1
+        changed_orders = [o for o in self.orders.values() if o.dirty and o.orderid not in new_ids]
+        await self._cas_many(
+            ORDERS,
+            [(o.id, o.version, _order_changes(o)) for o in changed_orders],
+        )
+        for o in changed_orders:
+            o.version += 1
         if self.trades:
             await session.execute(
                 insert(TRADES), [{"ledger": self.ledger, **t} for t in self.trades]
@@ -465,51 +487,54 @@ class LedgerTx:
             await session.execute(
                 insert(GTTS), [{"ledger": self.ledger, **_gtt_values(g)} for g in self.new_gtts]
             )
-        for gtt in self.gtts.values():
-            if gtt.dirty and gtt.gtt_id not in new_gtt_ids:
-                values = _gtt_values(gtt)
-                values["version"] = gtt.version + 1
-                values["updated_at"] = now
-                await self._cas(GTTS, gtt.id, gtt.version, values)
-                gtt.version += 1
-        fresh_positions = []
+        changed_gtts = [g for g in self.gtts.values() if g.dirty and g.gtt_id not in new_gtt_ids]
+        await self._cas_many(
+            GTTS,
+            [
+                (g.id, g.version, _gtt_values(g) | {"version": g.version + 1, "updated_at": now})
+                for g in changed_gtts
+            ],
+        )
+        for g in changed_gtts:
+            g.version += 1
+        fresh: list[dict[str, Any]] = []
+        changed: list[tuple[int | None, int, dict[str, Any]]] = []
         for pos in self.positions.values():
             if not pos.dirty:
                 continue
             if pos.id is None:
                 if not pos.deleted:
-                    fresh_positions.append(_position_values(pos, now) | {"created_at": now})
+                    fresh.append(_position_values(pos, now) | {"created_at": now})
             elif pos.deleted:
                 await self._cas_delete(POSITIONS, pos.id, pos.version)
             else:
                 values = _position_values(pos, now)
                 values["version"] = pos.version + 1
-                await self._cas(POSITIONS, pos.id, pos.version, values)
-        if fresh_positions:
-            await session.execute(
-                insert(POSITIONS), [{"ledger": self.ledger, **v} for v in fresh_positions]
-            )
-        fresh_holdings = []
+                changed.append((pos.id, pos.version, values))
+        await self._cas_many(POSITIONS, changed)
+        if fresh:
+            await session.execute(insert(POSITIONS), [{"ledger": self.ledger, **v} for v in fresh])
+        fresh = []
+        changed = []
         for hold in self.holdings.values():
             if not hold.dirty:
                 continue
             if hold.id is None:
                 if not hold.deleted:
-                    fresh_holdings.append(_holding_values(hold, now) | {"created_at": now})
+                    fresh.append(_holding_values(hold, now) | {"created_at": now})
             elif hold.deleted:
                 await self._cas_delete(HOLDINGS, hold.id, hold.version)
             else:
                 values = _holding_values(hold, now)
                 values["version"] = hold.version + 1
-                await self._cas(HOLDINGS, hold.id, hold.version, values)
-        if fresh_holdings:
-            await session.execute(
-                insert(HOLDINGS), [{"ledger": self.ledger, **v} for v in fresh_holdings]
-            )
-        for funds in self.funds_rows.values():
-            if funds.dirty:
-                await self._cas(
-                    FUNDS,
+                changed.append((hold.id, hold.version, values))
+        await self._cas_many(HOLDINGS, changed)
+        if fresh:
+            await session.execute(insert(HOLDINGS), [{"ledger": self.ledger, **v} for v in fresh])
+        await self._cas_many(
+            FUNDS,
+            [
+                (
                     funds.id,
                     funds.version,
                     {
@@ -524,6 +549,47 @@ class LedgerTx:
                         "updated_at": now,
                     },
                 )
+                for funds in self.funds_rows.values()
+                if funds.dirty
+            ],
+        )
+
+    async def _cas_many(
+        self, table: Table, rows: list[tuple[int | None, int, dict[str, Any]]]
+    ) -> None:
+        """Compare-and-set many rows in one statement; StaleState unless every row matched.
+
+        SQLite: one executemany (its rowcount is the sum over the rows). PostgreSQL: one
+        ``UPDATE ... FROM (VALUES ...) RETURNING id`` (asyncpg reports no executemany rowcount).
+        """
+        if not rows:
+            return
+        if len(rows) == 1:
+            await self._cas(table, *rows[0])
+            return
+        columns = tuple(rows[0][2])
+        if self._pg:
+            stmt = _pg_cas_statement(table, columns)
+            params: dict[str, Any] = {
+                "w_id": [r[0] for r in rows],
+                "w_version": [r[1] for r in rows],
+            }
+            for name in columns:
+                params[f"s_{name}"] = [r[2][name] for r in rows]
+            matched = len((await self.session.execute(stmt, params)).all())
+        else:
+            result = await self.session.execute(
+                _sqlite_cas_statement(table, columns),
+                [
+                    {"w_id": id_, "w_version": version, **{f"s_{c}": vals[c] for c in columns}}
+                    for id_, version, vals in rows
+                ],
+            )
+            matched = result.rowcount  # type: ignore[attr-defined]
+        if matched != len(rows):
+            raise StaleState(
+                f"{table.name}: {len(rows) - matched} of {len(rows)} rows changed under us"
+            )
 
     async def _cas(
         self, table: Table, id_: int | None, version: int, values: dict[str, Any]
@@ -549,6 +615,62 @@ class LedgerTx:
         for hold in await self.user_holdings(user_id):
             hold.deleted = True
             hold.dirty = True
+
+
+_CAS_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _pg_cas_statement(table: Table, columns: tuple[str, ...]) -> Any:
+    """``UPDATE t SET ... FROM unnest(arrays) AS w(...) WHERE id and version match RETURNING id``.
+
+    One prepared statement whatever the row count: the rows travel as arrays.
+    """
+    key = ("pg", table.name, columns)
+    if key not in _CAS_STATEMENTS:
+        typed = [("w_id", BigInteger()), ("w_version", Integer())] + [
+            (f"s_{name}", table.c[name].type) for name in columns
+        ]
+        arrays = (
+            func.unnest(*(bindparam(name, type_=ARRAY(type_)) for name, type_ in typed))
+            .table_valued(*(column(name, type_) for name, type_ in typed))
+            .render_derived(name="w")
+        )
+        _CAS_STATEMENTS[key] = (
+            update(table)
+            .where(table.c.id == arrays.c.w_id, table.c.version == arrays.c.w_version)
+            .values({name: arrays.c[f"s_{name}"] for name in columns})
+            .returning(table.c.id)
+        )
+    return _CAS_STATEMENTS[key]
+
+
+def _sqlite_cas_statement(table: Table, columns: tuple[str, ...]) -> Any:
+    key = ("sqlite", table.name, columns)
+    if key not in _CAS_STATEMENTS:
+        _CAS_STATEMENTS[key] = (
+            update(table)
+            .where(table.c.id == bindparam("w_id"), table.c.version == bindparam("w_version"))
+            .values({name: bindparam(f"s_{name}") for name in columns})
+        )
+    return _CAS_STATEMENTS[key]
+
+
+def _order_changes(o: OrderState) -> dict[str, Any]:
+    """The columns an order can change after it is written."""
+    return {
+        "quantity": o.quantity,
+        "price": o.price,
+        "trigger_price": o.trigger_price,
+        "status": o.status,
+        "triggered": o.triggered,
+        "margin_blocked": o.margin_blocked,
+        "margin_price": o.margin_price,
+        "average_price": o.average_price,
+        "filled_quantity": o.filled_quantity,
+        "rejection_reason": o.rejection_reason,
+        "version": o.version + 1,
+        "updated_at": o.updated_at,
+    }
 
 
 def _position_values(pos: PositionState, now: datetime) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Money, prices and quantities use ExactDecimal: NUMERIC on PostgreSQL, decimal te
 
 Revision ID: 335e5d03de24
 Revises: 97e901ea5a14
-Create Date: 2026-11-28 05:12:15.194941+00:00
+Create Date: 2026-11-28 05:30:51.452515+00:00
 """
 
 from __future__ import annotations
@@ -317,12 +317,6 @@ def upgrade() -> None:
         ),
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("ledger", sa.String(length=16), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["ledger", "orderid"],
-            ["sandbox_orders.ledger", "sandbox_orders.orderid"],
-            name=op.f("fk_sandbox_trades_ledger_orderid_sandbox_orders"),
-            ondelete="CASCADE",
-        ),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
