@@ -38,7 +38,7 @@ from openalgo.brokers.sandbox.config import (
     parse_config_value,
 )
 from openalgo.brokers.sandbox.feed import MarketDataFor, NoFeed, PriceBoard, PriceFeed, Snapshot
-from openalgo.brokers.sandbox.ids import OrderIds
+from openalgo.brokers.sandbox.ids import OrderIds, TradeIds
 from openalgo.brokers.sandbox.ops import (
     CancelAll,
     CancelAllResult,
@@ -116,6 +116,7 @@ class SandboxEngine:
         self.ledger = ledger
         self.mode = mode
         self.ids = OrderIds()
+        self.trade_ids = TradeIds()
         self.instruments = instruments
         self.market_for = market
         self.events = events

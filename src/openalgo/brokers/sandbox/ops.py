@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from openalgo.brokers.base import InsufficientFunds, OrderNotFound, OrderRejected
 from openalgo.brokers.sandbox.config import DEFAULT_EXPIRY_CLOSE, EXPIRY_CLOSE, SandboxConfig
-from openalgo.brokers.sandbox.ids import OrderIds, trade_id
+from openalgo.brokers.sandbox.ids import OrderIds, TradeIds
 from openalgo.brokers.sandbox.rules import (
     Spec,
     funds_shortage_message,
@@ -75,6 +75,7 @@ class Context(Protocol):
     ledger: str
     mode: str
     ids: OrderIds
+    trade_ids: TradeIds
 
     def config(self, user_id: int) -> SandboxConfig: ...
 
@@ -273,7 +274,7 @@ async def execute_fill(tx: LedgerTx, ctx: Context, order: OrderState, price: Dec
     tx.add_trade(
         {
             "user_id": user_id,
-            "tradeid": trade_id(tx.now),
+            "tradeid": ctx.trade_ids.next(tx.now),
             "orderid": order.orderid,
             "strategy": order.strategy,
             "symbol": order.symbol,
@@ -520,6 +521,10 @@ class FillOrder:
     def position_keys(self) -> Iterable[PositionKey]:
         return ((self.user_id, self.symbol, self.exchange, ""),)
 
+    @property
+    def order_ids(self) -> Iterable[str]:
+        return (self.orderid,)
+
     async def apply(self, tx: LedgerTx) -> bool:
         order = await tx.lock_order(self.orderid)
         if order is None or not order.is_open or order.version != self.version:
@@ -543,6 +548,10 @@ class TriggerOrder:
     @property
     def position_keys(self) -> Iterable[PositionKey]:
         return ()
+
+    @property
+    def order_ids(self) -> Iterable[str]:
+        return (self.orderid,)
 
     async def apply(self, tx: LedgerTx) -> bool:
         order = await tx.lock_order(self.orderid)

@@ -19,11 +19,13 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     Table,
+    any_,
     bindparam,
     column,
     delete,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -198,6 +200,7 @@ class LedgerTx:
         self._looked_up: set[tuple[int, str]] = set()
         self._all_holdings: set[int] = set()
         self.orders: dict[str, OrderState] = {}
+        self._missing_orders: set[str] = set()
         self.new_orders: list[OrderState] = []
         self.trades: list[dict[str, Any]] = []
         self.gtts: dict[str, GttState] = {}
@@ -249,12 +252,19 @@ class LedgerTx:
     async def _select_funds(self, user_ids: list[int]) -> dict[int, FundsState]:
         stmt = (
             select(FUNDS)
-            .where(FUNDS.c.ledger == self.ledger, FUNDS.c.user_id.in_(user_ids))
+            .where(FUNDS.c.ledger == self.ledger, self._among(FUNDS.c.user_id, user_ids))
             .order_by(FUNDS.c.user_id)
             .with_for_update()
         )
         rows = (await self.session.execute(stmt)).all()
         return {row.user_id: funds_from(row) for row in rows}
+
+    def _among(self, col: Any, items: list[Any]) -> Any:
+        """``col IN (...)``; on PostgreSQL ``col = ANY(array)``, one prepared statement for any
+        number of items (an expanding IN re-plans for every new list length)."""
+        if self._pg:
+            return col == any_(literal(list(items), ARRAY(col.type)))
+        return col.in_(items)
 
     async def funds(self, user_id: int) -> FundsState:
         if user_id not in self.funds_rows:
@@ -280,8 +290,8 @@ class LedgerTx:
             select(POSITIONS)
             .where(
                 POSITIONS.c.ledger == self.ledger,
-                POSITIONS.c.user_id.in_(users),
-                POSITIONS.c.symbol.in_(symbols),
+                self._among(POSITIONS.c.user_id, users),
+                self._among(POSITIONS.c.symbol, symbols),
             )
             .order_by(POSITIONS.c.id)
             .with_for_update()
@@ -363,9 +373,26 @@ class LedgerTx:
 
     # --- orders ---------------------------------------------------------------------------------
 
+    async def preload_orders(self, orderids: Iterable[str]) -> None:
+        """Lock and cache the orders a batch will touch, in one statement."""
+        wanted = sorted(set(orderids) - self.orders.keys() - self._missing_orders)
+        if not wanted:
+            return
+        stmt = (
+            select(ORDERS)
+            .where(ORDERS.c.ledger == self.ledger, self._among(ORDERS.c.orderid, wanted))
+            .order_by(ORDERS.c.id)
+            .with_for_update()
+        )
+        for row in (await self.session.execute(stmt)).all():
+            self.orders.setdefault(row.orderid, order_from(row))
+        self._missing_orders.update(o for o in wanted if o not in self.orders)
+
     async def lock_order(self, orderid: str) -> OrderState | None:
         if orderid in self.orders:
             return self.orders[orderid]
+        if orderid in self._missing_orders:
+            return None
         stmt = (
             select(ORDERS)
             .where(ORDERS.c.ledger == self.ledger, ORDERS.c.orderid == orderid)

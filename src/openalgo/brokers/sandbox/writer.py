@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,6 +47,8 @@ class Op(Protocol):
 
     @property
     def position_keys(self) -> Iterable[PositionKey]: ...
+
+    # Optionally, ``order_ids``: orders the operation will lock (preloaded in one statement).
 
     async def apply(self, tx: LedgerTx) -> Any: ...
 
@@ -88,6 +91,7 @@ class BatchWriter:
         self.batches = 0
         self.operations = 0
         self.retries = 0
+        self.batch_seconds: deque[float] = deque(maxlen=10_000)
 
     @property
     def idle(self) -> bool:
@@ -150,6 +154,7 @@ class BatchWriter:
         attempt = 0
         while True:
             attempt += 1
+            started = time.perf_counter()
             try:
                 results, tx = await self._once(jobs)
             except Exception as exc:
@@ -173,6 +178,7 @@ class BatchWriter:
                 return
             self.batches += 1
             self.operations += len(jobs)
+            self.batch_seconds.append(time.perf_counter() - started)
             try:
                 self._after_commit(tx)
             except Exception:  # pragma: no cover - hooks must not fail the committed batch
@@ -188,10 +194,15 @@ class BatchWriter:
                 tx = self._make_tx(session)
                 users: set[int] = set()
                 keys: set[PositionKey] = set()
+                orderids: set[str] = set()
                 for job in jobs:
                     users.update(job.op.user_ids)
                     keys.update(job.op.position_keys)
+                    orderids.update(getattr(job.op, "order_ids", ()))
+                # Lock order: funds (per user, sorted), then orders, then positions. Every
+                # writer takes them in this order, so two workers cannot deadlock.
                 await tx.lock_funds(users)
+                await tx.preload_orders(orderids)
                 await tx.preload_positions(keys)
                 results = [await job.op.apply(tx) for job in jobs]
                 await tx.flush()
