@@ -130,6 +130,7 @@ async def run(backend: str, rate: int, seconds: float, orders: int) -> None:
         batches, operations = engine.writer.batches, engine.writer.operations
         lags: list[float] = []
         sent = 0
+        cpu = time.process_time()
         started = time.perf_counter()
         deadline = started + seconds
         while (now := time.perf_counter()) < deadline:
@@ -144,6 +145,7 @@ async def run(backend: str, rate: int, seconds: float, orders: int) -> None:
             lags.append(time.perf_counter() - before - 0.001)
         offered = time.perf_counter() - started
         await engine.drain()
+        cpu = time.process_time() - cpu
         fills = len(engine.fill_latencies)
         print(
             f"  paced at {rate} ticks/s for {seconds:.0f} s: {sent / offered:10.0f} ticks/s "
@@ -158,6 +160,10 @@ async def run(backend: str, rate: int, seconds: float, orders: int) -> None:
             f"commit time {percentiles(list(engine.writer.batch_seconds))}"
         )
         print(f"  event-loop lag per 1 ms sleep: {percentiles(lags)}")
+        print(
+            f"  CPU used by this process: {cpu / offered:.2f} core-seconds per second "
+            f"(ticks, matching, fills, database driver threads)"
+        )
         await engine.stop()
         async with create_sessionmaker(reader(db))() as session:
             problems = []

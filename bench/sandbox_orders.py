@@ -101,15 +101,21 @@ async def run(backend: str, orders: int, clients: int, users_count: int) -> None
                 await engine.place_order(user, market_order(c * per_client + n))
                 latencies.append(time.perf_counter() - t0)
 
+        cpu = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(client(c) for c in range(clients)))
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         total = per_client * clients
         batches = engine.writer.batches - batches_before
         print(
             f"  {clients} concurrent clients:                      {total / elapsed:8.0f} "
             f"orders/s  latency {percentiles(latencies)}  ({total / max(1, batches):.1f} "
             f"orders per commit)"
+        )
+        print(
+            f"  CPU per order: {cpu / total * 1e6:.0f} us in this process "
+            f"(= {total / cpu:.0f} orders per CPU-second)"
         )
         await engine.stop()
         async with create_sessionmaker(reader(db))() as session:
