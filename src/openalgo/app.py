@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from openalgo import __version__
 from openalgo.api import health, pages
 from openalgo.api.errors import install_error_handlers
+from openalgo.brokers.sandbox.lifecycle import build_engines
 from openalgo.db.engine import create_engine, reader
 from openalgo.db.session import create_sessionmaker
 from openalgo.runtime import Runtime
@@ -42,10 +43,16 @@ def create_app(settings: Settings) -> FastAPI:
             sessionmaker=create_sessionmaker(engine),
             read_sessionmaker=create_sessionmaker(reader(engine)),
         )
+        runtime: Runtime = app.state.runtime
+        runtime.sandbox = build_engines(
+            settings, runtime.sessionmaker, runtime.read_sessionmaker
+        )  # TODO(lead): pass instruments, market data, feed and event sink when merged
+        await runtime.sandbox.start()
         log.info("openalgo %s started (database %s)", __version__, engine.url.render_as_string())
         try:
             yield
         finally:
+            await runtime.sandbox.stop()
             await engine.dispose()
             log.info("openalgo stopped")
 

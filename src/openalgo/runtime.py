@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from openalgo.brokers.sandbox.lifecycle import SandboxEngines
 from openalgo.db.session import SessionMaker
 from openalgo.settings import Settings
 
@@ -20,3 +21,4 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: SessionMaker
     read_sessionmaker: SessionMaker
+    sandbox: SandboxEngines | None = None  # the paper-trading ledgers (issue 4)

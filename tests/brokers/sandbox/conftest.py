@@ -2,6 +2,9 @@
 
 The ledger opens its own transactions (like every background engine), so these tests cannot use
 the rolled-back ``session`` fixture: on SQLite its open transaction would hold the write lock.
+
+Note: in this package ``engine`` is the `SandboxEngine`, shadowing the suite's database engine;
+tests that need the app (``app``, ``client``) live in ``tests/api``.
 """
 
 from __future__ import annotations

@@ -142,6 +142,7 @@ class SandboxEngine:
         self._tasks: list[asyncio.Task[None]] = []
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._settled_today: dict[int, Any] = {}
+        self._synced = False
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> SandboxEngine:
@@ -156,8 +157,16 @@ class SandboxEngine:
     async def start(self, *, background: bool = True) -> None:
         """Start the writer, load config and the resting book; optionally the loops."""
         self.writer.start()
-        await self.load_config()
-        await self.resync()
+        try:
+            await self.load_config()
+            await self.resync()
+            self._synced = True
+        except Exception as exc:
+            if not background:
+                raise
+            # The service must start even when the database is down (/ready then says so);
+            # the polling loop retries the load.
+            log.warning("sandbox %s: cannot read the ledger yet (%s); will retry", self.ledger, exc)
         if background:
             self._tasks = [
                 asyncio.create_task(self._poll_loop(), name=f"sandbox-poll-{self.ledger}"),
@@ -928,10 +937,12 @@ class SandboxEngine:
             await self.clock.sleep(self.timing.order_check_interval)
             cycles += 1
             try:
-                await self.poll_once()
-                if cycles % RESYNC_EVERY == 0:
+                if not self._synced or cycles % RESYNC_EVERY == 0:
+                    await self.load_config()
                     await self.resync()
+                    self._synced = True
                     self.release_idle()
+                await self.poll_once()
             except Exception:
                 log.exception("sandbox %s: polling cycle failed", self.ledger)
 

@@ -31,7 +31,7 @@ class PriceFeed(Protocol):
 
 
 class MarketDataFor(Protocol):
-    def __call__(self, user_id: int) -> MarketData | None: ...
+    def __call__(self, user_id: int, /) -> MarketData | None: ...
 
 
 class NoFeed:
