@@ -216,3 +216,23 @@ async def test_quotes_are_not_fetched_when_a_fresh_tick_is_known(
     clock.advance(timedelta(seconds=6))
     await engine.place_order(user, order("SBIN", "BUY", 1))
     assert market.quote_calls == calls + 1
+
+
+async def test_a_price_outside_its_own_day_range_is_not_traded_on(
+    engine: SandboxEngine, user: int
+) -> None:
+    from openalgo.domain.enums import TickMode
+    from openalgo.domain.market import Quote, Tick
+
+    oid = await engine.place_order(user, order("SBIN", "BUY", 1, pricetype="LIMIT", price="790"))
+
+    def quote_tick(ltp: float, high: float, low: float) -> Tick:
+        quote = Quote(ltp=ltp, open=ltp, high=high, low=low, prev_close=ltp, volume=1, bid=0, ask=0)
+        return Tick("NSE", "SBIN", TickMode.QUOTE, ltp, 0, quote=quote)
+
+    engine.on_tick(quote_tick(700.0, high=810.0, low=795.0))  # stale: LTP below the day's low
+    await engine.drain()
+    assert (await engine.order(user, oid)).status == "open"
+    engine.on_tick(quote_tick(789.0, high=810.0, low=780.0))
+    await engine.drain()
+    assert (await engine.order(user, oid)).status == "complete"

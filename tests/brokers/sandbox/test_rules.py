@@ -96,3 +96,23 @@ def test_unused_prices_are_dropped() -> None:
 def test_mis_entry_window(exchange: str, clock: time, blocked: bool) -> None:
     now = datetime(2026, 12, 14, clock.hour, clock.minute, tzinfo=IST)
     assert bool(mis_entry_block(CFG, exchange, now, time(9, 0))) is blocked
+
+
+def test_contracts_expire_after_the_close_of_their_expiry_day() -> None:
+    from datetime import date
+
+    from openalgo.brokers.sandbox.ops import is_expired
+
+    expiry = date(2026, 12, 29)
+
+    def at(day: int, hour: int, minute: int) -> datetime:
+        return datetime(2026, 12, day, hour, minute, tzinfo=IST)
+
+    assert not is_expired(expiry, "NFO", at(29, 15, 39), CFG)
+    assert is_expired(expiry, "NFO", at(29, 15, 40), CFG)
+    assert not is_expired(expiry, "MCX", at(29, 23, 29), CFG)
+    assert is_expired(expiry, "CDS", at(29, 17, 0), CFG)
+    assert not is_expired(None, "NSE", at(31, 0, 0), CFG)
+    next_day = SandboxConfig(expiry_settlement_timing="next_day")
+    assert not is_expired(expiry, "NFO", at(29, 23, 59), next_day)
+    assert is_expired(expiry, "NFO", at(30, 0, 0), next_day)

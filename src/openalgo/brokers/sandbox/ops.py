@@ -580,8 +580,8 @@ def _not_found(orderid: str) -> OrderNotFound:
 async def _own_open_order(
     tx: LedgerTx, user_id: int, orderid: str, verb: str
 ) -> OrderState | OpenAlgoError:
-    order = await tx.lock_order(orderid)
-    if order is None or order.user_id != user_id:
+    order = await tx.lock_order(orderid, user_id=user_id)
+    if order is None:
         return _not_found(orderid)
     if not order.is_open:
         return OrderStateError(f"Cannot {verb} order in {order.status} status", orderid=orderid)

@@ -388,9 +388,11 @@ class LedgerTx:
             self.orders.setdefault(row.orderid, order_from(row))
         self._missing_orders.update(o for o in wanted if o not in self.orders)
 
-    async def lock_order(self, orderid: str) -> OrderState | None:
+    async def lock_order(self, orderid: str, *, user_id: int | None = None) -> OrderState | None:
+        """The order, locked. With ``user_id``, another user's order is not even locked."""
         if orderid in self.orders:
-            return self.orders[orderid]
+            found = self.orders[orderid]
+            return found if user_id is None or found.user_id == user_id else None
         if orderid in self._missing_orders:
             return None
         stmt = (
@@ -398,6 +400,8 @@ class LedgerTx:
             .where(ORDERS.c.ledger == self.ledger, ORDERS.c.orderid == orderid)
             .with_for_update()
         )
+        if user_id is not None:
+            stmt = stmt.where(ORDERS.c.user_id == user_id)
         row = (await self.session.execute(stmt)).first()
         if row is None:
             return None
