@@ -28,6 +28,7 @@ class Resting:
         "orderid",
         "price",
         "price_f",
+        "snapshot",
         "stamp",
         "stop_market",
         "trigger",
@@ -65,6 +66,7 @@ class Resting:
         self.triggered = triggered or not stop
         self.alive = True
         self.stamp = 0  # when it was indexed (see SandboxEngine.resync)
+        self.snapshot: object = None  # the engine's copy of the order row
 
 
 class GttLeg:

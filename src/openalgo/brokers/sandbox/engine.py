@@ -20,6 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Coroutine, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -737,6 +738,7 @@ class SandboxEngine:
                 op: Any = TriggerOrder(entry.user_id, entry.orderid, entry.version, self)
             else:
                 fill_price = crossing.price if crossing.price is not None else snap.touch(entry.buy)
+                snapshot = entry.snapshot
                 op = FillOrder(
                     user_id=entry.user_id,
                     orderid=entry.orderid,
@@ -745,6 +747,7 @@ class SandboxEngine:
                     exchange=key[0],
                     price=fill_price,
                     ctx=self,
+                    snapshot=snapshot if isinstance(snapshot, OrderState) else None,
                 )
             future = self.writer.submit(op)
             future.add_done_callback(_Timed(self, started))
@@ -810,6 +813,7 @@ class SandboxEngine:
         )
         self._stamp += 1
         entry.stamp = self._stamp
+        entry.snapshot = replace(order, dirty=False)
         self.book.add_order(entry)
         self._want(key)
         self._check_now(key)

@@ -171,8 +171,7 @@ def _reject_open(
         funds.release(order.margin_blocked)
     order.status = OrderStatus.REJECTED.value
     order.rejection_reason = reason[:300]
-    if order.id is not None:
-        tx.touch(order)
+    tx.touch(order)
     tx.publish(event(ctx, OrderEventKind.REJECTED, order))
     tx.after_commit.append(lambda: ctx.unindex_order(order.orderid))
 
@@ -269,8 +268,7 @@ async def execute_fill(tx: LedgerTx, ctx: Context, order: OrderState, price: Dec
     order.average_price = price
     order.filled_quantity = qty
     order.triggered = order.triggered or order.pricetype in (PriceType.SL, PriceType.SL_M)
-    if order.id is not None:
-        tx.touch(order)
+    tx.touch(order)
     tx.add_trade(
         {
             "user_id": user_id,
@@ -512,6 +510,8 @@ class FillOrder:
     exchange: str
     price: Decimal
     ctx: Context
+    # The matcher's copy of the order (saves reading it back; see LedgerTx.adopt_order).
+    snapshot: OrderState | None = None
 
     @property
     def user_ids(self) -> Iterable[int]:
@@ -523,10 +523,13 @@ class FillOrder:
 
     @property
     def order_ids(self) -> Iterable[str]:
-        return (self.orderid,)
+        return () if self.snapshot is not None else (self.orderid,)
 
     async def apply(self, tx: LedgerTx) -> bool:
-        order = await tx.lock_order(self.orderid)
+        if self.snapshot is not None and tx.attempt == 1:
+            order: OrderState | None = tx.adopt_order(self.snapshot)
+        else:
+            order = await tx.lock_order(self.orderid)
         if order is None or not order.is_open or order.version != self.version:
             return False
         return await execute_fill(tx, self.ctx, order, self.price)

@@ -11,12 +11,12 @@ retried, so a lost update is impossible even if a lock were missed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Integer,
     Table,
     any_,
@@ -188,6 +188,8 @@ class LedgerTx:
     ) -> None:
         self.session = session
         self.ledger = ledger
+        # 1 on the first run of a batch; a retry (after a lost race) re-reads everything.
+        self.attempt = 1
         self.now = now
         self.today = today
         self._new_funds = new_funds
@@ -444,6 +446,16 @@ class LedgerTx:
                 total += quantity
         return total + self.pending_cnc_sells.get((user_id, symbol, exchange), ZERO)
 
+    def adopt_order(self, snapshot: OrderState) -> OrderState:
+        """Use the matcher's copy of an order instead of reading it. Safe because the write-back
+        compares versions: if the order changed meanwhile the batch fails and is retried, and a
+        retry reads the row (``attempt`` > 1)."""
+        if snapshot.orderid in self.orders:
+            return self.orders[snapshot.orderid]
+        state = replace(snapshot, dirty=False)
+        self.orders[state.orderid] = state
+        return state
+
     def add_order(self, state: OrderState) -> None:
         self.new_orders.append(state)
         self.orders[state.orderid] = state
@@ -503,9 +515,12 @@ class LedgerTx:
                 insert(ORDERS), [{"ledger": self.ledger, **o.values()} for o in self.new_orders]
             )
         changed_orders = [o for o in self.orders.values() if o.dirty and o.orderid not in new_ids]
+        # Orders are matched on their order id: an order adopted from the matcher's copy may
+        # have been inserted without its row id coming back.
         await self._cas_many(
             ORDERS,
-            [(o.id, o.version, _order_changes(o)) for o in changed_orders],
+            [(o.orderid, o.version, _order_changes(o)) for o in changed_orders],
+            key="orderid",
         )
         for o in changed_orders:
             o.version += 1
@@ -586,34 +601,44 @@ class LedgerTx:
         )
 
     async def _cas_many(
-        self, table: Table, rows: list[tuple[int | None, int, dict[str, Any]]]
+        self,
+        table: Table,
+        rows: list[tuple[Any, int, dict[str, Any]]],
+        key: str = "id",
     ) -> None:
         """Compare-and-set many rows in one statement; StaleState unless every row matched.
 
-        SQLite: one executemany (its rowcount is the sum over the rows). PostgreSQL: one
-        ``UPDATE ... FROM (VALUES ...) RETURNING id`` (asyncpg reports no executemany rowcount).
+        Each row is (key value, version read, new values). SQLite: one executemany (its rowcount
+        is the sum over the rows). PostgreSQL: one ``UPDATE ... FROM unnest(arrays) RETURNING``
+        (asyncpg reports no executemany rowcount).
         """
         if not rows:
             return
         if len(rows) == 1:
-            await self._cas(table, *rows[0])
+            await self._cas(table, *rows[0], key=key)
             return
         columns = tuple(rows[0][2])
         if self._pg:
-            stmt = _pg_cas_statement(table, columns)
             params: dict[str, Any] = {
-                "w_id": [r[0] for r in rows],
+                "w_ledger": self.ledger,
+                "w_key": [r[0] for r in rows],
                 "w_version": [r[1] for r in rows],
             }
             for name in columns:
                 params[f"s_{name}"] = [r[2][name] for r in rows]
+            stmt = _pg_cas_statement(table, key, columns)
             matched = len((await self.session.execute(stmt, params)).all())
         else:
             result = await self.session.execute(
-                _sqlite_cas_statement(table, columns),
+                _sqlite_cas_statement(table, key, columns),
                 [
-                    {"w_id": id_, "w_version": version, **{f"s_{c}": vals[c] for c in columns}}
-                    for id_, version, vals in rows
+                    {
+                        "w_ledger": self.ledger,
+                        "w_key": key_value,
+                        "w_version": version,
+                        **{f"s_{c}": vals[c] for c in columns},
+                    }
+                    for key_value, version, vals in rows
                 ],
             )
             matched = result.rowcount  # type: ignore[attr-defined]
@@ -623,12 +648,20 @@ class LedgerTx:
             )
 
     async def _cas(
-        self, table: Table, id_: int | None, version: int, values: dict[str, Any]
+        self, table: Table, key_value: Any, version: int, values: dict[str, Any], key: str = "id"
     ) -> None:
-        stmt = update(table).where(table.c.id == id_, table.c.version == version).values(**values)
+        stmt = (
+            update(table)
+            .where(
+                table.c.ledger == self.ledger,
+                table.c[key] == key_value,
+                table.c.version == version,
+            )
+            .values(**values)
+        )
         result = await self.session.execute(stmt)
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise StaleState(f"{table.name} row {id_} changed under us (version {version})")
+            raise StaleState(f"{table.name} row {key_value} changed under us (version {version})")
 
     async def _cas_delete(self, table: Table, id_: int, version: int) -> None:
         stmt = delete(table).where(table.c.id == id_, table.c.version == version)
@@ -648,17 +681,17 @@ class LedgerTx:
             hold.dirty = True
 
 
-_CAS_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+_CAS_STATEMENTS: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
 
 
-def _pg_cas_statement(table: Table, columns: tuple[str, ...]) -> Any:
-    """``UPDATE t SET ... FROM unnest(arrays) AS w(...) WHERE id and version match RETURNING id``.
+def _pg_cas_statement(table: Table, key: str, columns: tuple[str, ...]) -> Any:
+    """``UPDATE t SET ... FROM unnest(arrays) AS w(...) WHERE key and version match RETURNING``.
 
     One prepared statement whatever the row count: the rows travel as arrays.
     """
-    key = ("pg", table.name, columns)
-    if key not in _CAS_STATEMENTS:
-        typed = [("w_id", BigInteger()), ("w_version", Integer())] + [
+    cache_key = ("pg", table.name, key, columns)
+    if cache_key not in _CAS_STATEMENTS:
+        typed = [("w_key", table.c[key].type), ("w_version", Integer())] + [
             (f"s_{name}", table.c[name].type) for name in columns
         ]
         arrays = (
@@ -666,24 +699,32 @@ def _pg_cas_statement(table: Table, columns: tuple[str, ...]) -> Any:
             .table_valued(*(column(name, type_) for name, type_ in typed))
             .render_derived(name="w")
         )
-        _CAS_STATEMENTS[key] = (
+        _CAS_STATEMENTS[cache_key] = (
             update(table)
-            .where(table.c.id == arrays.c.w_id, table.c.version == arrays.c.w_version)
+            .where(
+                table.c.ledger == bindparam("w_ledger"),
+                table.c[key] == arrays.c.w_key,
+                table.c.version == arrays.c.w_version,
+            )
             .values({name: arrays.c[f"s_{name}"] for name in columns})
             .returning(table.c.id)
         )
-    return _CAS_STATEMENTS[key]
+    return _CAS_STATEMENTS[cache_key]
 
 
-def _sqlite_cas_statement(table: Table, columns: tuple[str, ...]) -> Any:
-    key = ("sqlite", table.name, columns)
-    if key not in _CAS_STATEMENTS:
-        _CAS_STATEMENTS[key] = (
+def _sqlite_cas_statement(table: Table, key: str, columns: tuple[str, ...]) -> Any:
+    cache_key = ("sqlite", table.name, key, columns)
+    if cache_key not in _CAS_STATEMENTS:
+        _CAS_STATEMENTS[cache_key] = (
             update(table)
-            .where(table.c.id == bindparam("w_id"), table.c.version == bindparam("w_version"))
+            .where(
+                table.c.ledger == bindparam("w_ledger"),
+                table.c[key] == bindparam("w_key"),
+                table.c.version == bindparam("w_version"),
+            )
             .values({name: bindparam(f"s_{name}") for name in columns})
         )
-    return _CAS_STATEMENTS[key]
+    return _CAS_STATEMENTS[cache_key]
 
 
 def _order_changes(o: OrderState) -> dict[str, Any]:

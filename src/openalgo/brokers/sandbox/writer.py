@@ -156,7 +156,7 @@ class BatchWriter:
             attempt += 1
             started = time.perf_counter()
             try:
-                results, tx = await self._once(jobs)
+                results, tx = await self._once(jobs, attempt)
             except Exception as exc:
                 if _retryable(exc) and attempt < MAX_ATTEMPTS:
                     self.retries += 1
@@ -188,10 +188,11 @@ class BatchWriter:
                     job.future.set_result(result)
             return
 
-    async def _once(self, jobs: list[_Job]) -> tuple[list[Any], LedgerTx]:
+    async def _once(self, jobs: list[_Job], attempt: int) -> tuple[list[Any], LedgerTx]:
         async with self._sessionmaker() as session:
             try:
                 tx = self._make_tx(session)
+                tx.attempt = attempt
                 users: set[int] = set()
                 keys: set[PositionKey] = set()
                 orderids: set[str] = set()
