@@ -236,3 +236,31 @@ async def test_a_price_outside_its_own_day_range_is_not_traded_on(
     engine.on_tick(quote_tick(789.0, high=810.0, low=780.0))
     await engine.drain()
     assert (await engine.order(user, oid)).status == "complete"
+
+
+async def test_callback_feed_subscribes_once_and_survives_unknown_symbols(
+    make_engine: EngineFactory, user: int
+) -> None:
+    from openalgo.brokers.sandbox import CallbackFeed
+
+    calls: list[tuple[str, str, str]] = []
+
+    def subscribe(exchange: str, symbol: str) -> None:
+        if symbol == "INFY":
+            raise LookupError("not in this market")
+        calls.append(("sub", exchange, symbol))
+
+    def unsubscribe(exchange: str, symbol: str) -> None:
+        calls.append(("unsub", exchange, symbol))
+
+    engine = await make_engine(feed=CallbackFeed(subscribe, unsubscribe))
+    a = await engine.place_order(user, order("SBIN", "BUY", 1, pricetype="LIMIT", price="700"))
+    await engine.place_order(user, order("SBIN", "BUY", 1, pricetype="LIMIT", price="710"))
+    await engine.place_order(user, order("INFY", "BUY", 1, pricetype="LIMIT", price="1400"))
+    assert calls == [("sub", "NSE", "SBIN")]
+    await engine.cancel_all_orders(user)
+    engine.release_idle()
+    assert calls == [("sub", "NSE", "SBIN"), ("unsub", "NSE", "SBIN")]
+    engine.publish(tick("SBIN", "NSE", 650.0))  # the TickSink spelling of on_tick
+    await engine.drain()
+    assert (await engine.order(user, a)).status == "cancelled"

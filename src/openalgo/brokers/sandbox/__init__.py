@@ -5,11 +5,12 @@
 
 from openalgo.brokers.sandbox.config import EngineTiming, SandboxConfig
 from openalgo.brokers.sandbox.engine import SandboxEngine
-from openalgo.brokers.sandbox.feed import MarketDataFor, NoFeed, PriceFeed
+from openalgo.brokers.sandbox.feed import CallbackFeed, MarketDataFor, NoFeed, PriceFeed
 from openalgo.brokers.sandbox.invariants import check_ledger
 from openalgo.brokers.sandbox.venue import SandboxVenue
 
 __all__ = [
+    "CallbackFeed",
     "EngineTiming",
     "MarketDataFor",
     "NoFeed",

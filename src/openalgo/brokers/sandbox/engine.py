@@ -723,6 +723,10 @@ class SandboxEngine:
         if key in self.book.books:
             self._match(key, snap, started)
 
+    def publish(self, tick: Tick) -> None:
+        """`TickSink` spelling of `on_tick`, so the engine can sit behind any tick source."""
+        self.on_tick(tick)
+
     def _match(self, key: SymbolKey, snap: Snapshot, started: float) -> None:
         if not snap.plausible:
             return

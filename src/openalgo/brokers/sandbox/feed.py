@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -20,6 +22,8 @@ from openalgo.brokers.sandbox.book import SymbolKey
 from openalgo.brokers.sandbox.ops import MarketPrice
 from openalgo.domain.market import Quote, Tick
 from openalgo.domain.money import ZERO, price
+
+log = logging.getLogger("openalgo.sandbox")
 
 
 class PriceFeed(Protocol):
@@ -42,6 +46,35 @@ class NoFeed:
 
     def release(self, exchange: str, symbol: str) -> None:
         return None
+
+
+class CallbackFeed:
+    """A `PriceFeed` over a market's own subscribe/unsubscribe, e.g. the simulator's:
+    ``CallbackFeed(lambda e, s: sim.subscribe(s, e, TickMode.QUOTE),
+    lambda e, s: sim.unsubscribe(s, e, TickMode.QUOTE))``. A symbol the market does not know
+    is logged and skipped (the polling fallback still prices what it can)."""
+
+    def __init__(
+        self,
+        subscribe: Callable[[str, str], None],
+        unsubscribe: Callable[[str, str], None],
+    ) -> None:
+        self._subscribe = subscribe
+        self._unsubscribe = unsubscribe
+        self._active: set[tuple[str, str]] = set()
+
+    def want(self, exchange: str, symbol: str) -> None:
+        try:
+            self._subscribe(exchange, symbol)
+        except Exception as exc:
+            log.info("sandbox: no ticks for %s:%s (%s)", exchange, symbol, exc)
+            return
+        self._active.add((exchange, symbol))
+
+    def release(self, exchange: str, symbol: str) -> None:
+        if (exchange, symbol) in self._active:
+            self._active.discard((exchange, symbol))
+            self._unsubscribe(exchange, symbol)
 
 
 @dataclass(slots=True)
