@@ -17,7 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Integer,
+    String,
     Table,
     any_,
     bindparam,
@@ -27,6 +29,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -283,18 +286,27 @@ class LedgerTx:
         }
         if not wanted:
             return
-        users = sorted({k[0] for k in wanted})
-        symbols = sorted({k[1] for k in wanted})
-        # The query returns every position of every (user, symbol) pair below: remember that,
-        # so a position that does not exist yet is not looked for again in this batch.
-        self._looked_up.update((u, s) for u in users for s in symbols)
+        pairs = sorted({(k[0], k[1]) for k in wanted})
+        # Every product of these (user, symbol) pairs comes back: remember that, so a position
+        # that does not exist yet is not looked for again in this batch.
+        self._looked_up.update(pairs)
+        if self._pg:
+            listed = (
+                func.unnest(
+                    literal([p[0] for p in pairs], ARRAY(BigInteger())),
+                    literal([p[1] for p in pairs], ARRAY(String())),
+                )
+                .table_valued("user_id", "symbol")
+                .render_derived(name="wanted")
+            )
+            among = tuple_(POSITIONS.c.user_id, POSITIONS.c.symbol).in_(
+                select(listed.c.user_id, listed.c.symbol)
+            )
+        else:
+            among = tuple_(POSITIONS.c.user_id, POSITIONS.c.symbol).in_(pairs)
         stmt = (
             select(POSITIONS)
-            .where(
-                POSITIONS.c.ledger == self.ledger,
-                self._among(POSITIONS.c.user_id, users),
-                self._among(POSITIONS.c.symbol, symbols),
-            )
+            .where(POSITIONS.c.ledger == self.ledger, among)
             .order_by(POSITIONS.c.id)
             .with_for_update()
         )
