@@ -322,6 +322,58 @@ class TestPositions:
         assert await cash(engine, user) == (CAPITAL + 100 - 2430, D("2430.00"), D("100.00"))
         await assert_consistent(user)
 
+    async def test_a_resting_reduction_that_now_opens_pays_margin_at_the_fill(
+        self, engine: SandboxEngine, user: int, assert_consistent: Checker
+    ) -> None:
+        await engine.place_order(user, order("SBIN", "BUY", 10))
+        stop = await engine.place_order(
+            user, order("SBIN", "SELL", 10, pricetype="LIMIT", price="810")
+        )
+        assert (await cash(engine, user))[1] == D("1600.00")  # the sell was a reduction
+        await engine.place_order(user, order("SBIN", "SELL", 10))  # closed some other way
+        assert (await cash(engine, user))[1] == 0
+        engine.on_tick(tick("SBIN", "NSE", 810.0))
+        await engine.drain()
+        assert await status(engine, user, stop) == "complete"
+        assert await position(engine, user, "SBIN") == (-10, 810)
+        assert (await cash(engine, user))[1] == D("1620.00")  # now a short: margin at 810/5
+        await assert_consistent(user)
+
+    async def test_a_resting_entry_that_now_reduces_releases_its_margin(
+        self, engine: SandboxEngine, user: int, assert_consistent: Checker
+    ) -> None:
+        buy = await engine.place_order(
+            user, order("SBIN", "BUY", 10, pricetype="LIMIT", price="790")
+        )
+        assert (await cash(engine, user))[1] == D("1580.00")
+        await engine.place_order(user, order("SBIN", "SELL", 10))  # short 10 at 800
+        assert (await cash(engine, user))[1] == D("3180.00")
+        engine.on_tick(tick("SBIN", "NSE", 789.0))
+        await engine.drain()
+        assert await status(engine, user, buy) == "complete"
+        assert await cash(engine, user) == (CAPITAL + 100, 0, D("100.00"))
+        await assert_consistent(user)
+
+    async def test_cnc_sells_never_sell_the_same_shares_twice(
+        self, engine: SandboxEngine, user: int, clock: ManualClock, assert_consistent: Checker
+    ) -> None:
+        await engine.place_order(user, order("SBIN", "BUY", 10, product="CNC"))
+        resting = await engine.place_order(
+            user, order("SBIN", "SELL", 10, product="CNC", pricetype="LIMIT", price="850")
+        )
+        await engine.cancel_order(user, resting)
+        resting = await engine.place_order(
+            user, order("SBIN", "SELL", 6, product="CNC", pricetype="LIMIT", price="850")
+        )
+        await engine.place_order(user, order("SBIN", "SELL", 4, product="CNC"))
+        with pytest.raises(OrderRejected, match="In open sell orders: 6"):
+            await engine.place_order(user, order("SBIN", "SELL", 1, product="CNC"))
+        engine.on_tick(tick("SBIN", "NSE", 850.0))
+        await engine.drain()
+        assert await status(engine, user, resting) == "complete"
+        assert await position(engine, user, "SBIN", "CNC") == (0, 0)
+        await assert_consistent(user)
+
     async def test_adding_to_a_position_averages_the_price(
         self, engine: SandboxEngine, user: int, assert_consistent: Checker
     ) -> None:
