@@ -339,6 +339,25 @@ class TestPositions:
         assert (await cash(engine, user))[1] == D("1620.00")  # now a short: margin at 810/5
         await assert_consistent(user)
 
+    async def test_a_resting_order_that_cannot_pay_at_the_fill_is_rejected_then(
+        self, engine: SandboxEngine, user: int, sink: CollectingSink, assert_consistent: Checker
+    ) -> None:
+        await engine.place_order(user, order("SBIN", "BUY", 10))
+        sell = await engine.place_order(
+            user, order("SBIN", "SELL", 10, pricetype="LIMIT", price="810")
+        )
+        await engine.place_order(user, order("SBIN", "SELL", 10))  # flat again
+        await engine.place_order(user, order("RELIANCE", "BUY", 4000, product="CNC"))  # all cash
+        assert (await cash(engine, user))[0] == 0
+        engine.on_tick(tick("SBIN", "NSE", 810.0))
+        await engine.drain()
+        refused = await engine.order(user, sell)
+        assert refused.status == "rejected"
+        assert refused.rejection_reason.startswith("Insufficient funds. Required: ₹1,620.00")
+        assert sink.kinds(sell) == ["open", "rejected"]
+        assert await position(engine, user, "SBIN") == (0, 0)
+        await assert_consistent(user)
+
     async def test_a_resting_entry_that_now_reduces_releases_its_margin(
         self, engine: SandboxEngine, user: int, assert_consistent: Checker
     ) -> None:
