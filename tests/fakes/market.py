@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from openalgo.brokers.base import Capabilities, MarketData
+from openalgo.brokers.base import Capabilities
 from openalgo.domain.enums import Exchange, InstrumentType, TickMode
 from openalgo.domain.instruments import Instrument
 from openalgo.domain.market import Candle, Depth, DepthLevel, Quote, Tick
@@ -217,7 +217,3 @@ class CollectingSink:
 
     def kinds(self, orderid: str) -> list[str]:
         return [e.kind.value for e in self.events if e.order.orderid == orderid]
-
-
-def as_market_data(market: FakeMarket) -> MarketData:
-    return market

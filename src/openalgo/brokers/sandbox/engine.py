@@ -41,6 +41,7 @@ from openalgo.brokers.sandbox.config import (
 from openalgo.brokers.sandbox.feed import MarketDataFor, NoFeed, PriceBoard, PriceFeed, Snapshot
 from openalgo.brokers.sandbox.ids import OrderIds, TradeIds
 from openalgo.brokers.sandbox.ops import (
+    SQUARE_OFF_STRATEGY,
     CancelAll,
     CancelAllResult,
     CancelOrder,
@@ -1041,7 +1042,7 @@ class SandboxEngine:
                     ClosePositions(
                         user_id=user_id,
                         prices=prices,
-                        strategy="Auto Square-off",
+                        strategy=SQUARE_OFF_STRATEGY,
                         ctx=self,
                         products=frozenset({"MIS"}),
                         exchanges=frozenset(exchanges),

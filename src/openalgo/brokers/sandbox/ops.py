@@ -17,10 +17,10 @@ and records rejections in the same commit.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from openalgo.brokers.base import InsufficientFunds, OrderNotFound, OrderRejected
 from openalgo.brokers.sandbox.config import DEFAULT_EXPIRY_CLOSE, EXPIRY_CLOSE, SandboxConfig
@@ -30,7 +30,6 @@ from openalgo.brokers.sandbox.rules import (
     funds_shortage_message,
     leverage,
     margin,
-    opening_quantity,
     order_margin,
 )
 from openalgo.brokers.sandbox.state import (
@@ -1001,24 +1000,6 @@ class Reset:
         return funds
 
 
-@dataclass(slots=True)
-class Batch:
-    """Several operations that must commit together (used by maintenance sweeps)."""
-
-    ops: list[Any] = field(default_factory=list)
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return [u for op in self.ops for u in op.user_ids]
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return [k for op in self.ops for k in op.position_keys]
-
-    async def apply(self, tx: LedgerTx) -> list[Any]:
-        return [await op.apply(tx) for op in self.ops]
-
-
 __all__ = [
     "CancelAll",
     "CancelAllResult",
@@ -1039,6 +1020,5 @@ __all__ = [
     "TriggerOrder",
     "execute_fill",
     "is_expired",
-    "opening_quantity",
     "settle_t1",
 ]

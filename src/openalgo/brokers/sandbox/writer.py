@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -212,7 +212,3 @@ class BatchWriter:
                 await session.rollback()
                 raise
         return results, tx
-
-
-async def gather_quietly(futures: Iterable[Awaitable[Any]]) -> list[Any]:
-    return list(await asyncio.gather(*futures, return_exceptions=True))
