@@ -25,8 +25,12 @@ from openalgo.api.middleware.paths import TrailingSlashMiddleware
 from openalgo.api.v1 import build_router as build_v1_router
 from openalgo.api.v1.endpoints import TAG_DESCRIPTIONS
 from openalgo.background import start_background, stop_background
+from openalgo.brokers.sandbox.feed import CallbackFeed
+from openalgo.brokers.sandbox.lifecycle import build_engines
 from openalgo.db.engine import create_engine, reader
 from openalgo.db.session import create_sessionmaker
+from openalgo.domain.enums import TickMode
+from openalgo.domain.market import Tick, TickSink
 from openalgo.runtime import Runtime
 from openalgo.services.monitoring import TrafficMonitor
 from openalgo.services.order_journal import OrderJournal
@@ -65,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
             ),
         )
         market_task = await start_market(runtime)
+        await start_sandbox(runtime)
         background = start_background(runtime)
         log.info("openalgo %s started (database %s)", __version__, engine.url.render_as_string())
         try:
@@ -74,6 +79,8 @@ def create_app(settings: Settings) -> FastAPI:
             market_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await market_task
+            if runtime.sandbox is not None:
+                await runtime.sandbox.stop()
             await engine.dispose()
             log.info("openalgo stopped")
 
@@ -123,6 +130,47 @@ async def start_market(runtime: Runtime) -> asyncio.Task[None]:
         seed=settings.sim_seed,
     )
     return asyncio.create_task(runtime.simulator.run(), name="simulator-ticks")
+
+
+class TickFanout:
+    """Hands each tick to several sinks (the paper-trading ledgers, and the stream)."""
+
+    def __init__(self, sinks: list[TickSink]) -> None:
+        self.sinks = sinks
+
+    def publish(self, tick: Tick) -> None:
+        for sink in self.sinks:
+            sink.publish(tick)
+
+
+async def start_sandbox(runtime: Runtime) -> None:
+    """The two paper-trading ledgers, priced and fed by the simulated market.
+
+    Analyzer mode prices orders from the user's active broker; until real brokers exist that is
+    the simulator for everyone.
+    """
+    simulator = runtime.simulator
+
+    def feed() -> CallbackFeed:
+        return CallbackFeed(
+            lambda exchange, symbol: simulator.subscribe(symbol, exchange, TickMode.QUOTE),
+            lambda exchange, symbol: simulator.unsubscribe(symbol, exchange, TickMode.QUOTE),
+        )
+
+    engines = build_engines(
+        runtime.settings,
+        runtime.sessionmaker,
+        runtime.read_sessionmaker,
+        instruments=runtime.instruments,
+        sandbox_market=lambda _user_id: simulator,
+        simulator_market=lambda _user_id: simulator,
+        clock=runtime.clock,
+        feed=feed(),
+    )
+    engines.simulator.feed = feed()
+    runtime.sandbox = engines
+    simulator.sink = TickFanout([engines.sandbox, engines.simulator])
+    await engines.start(background=runtime.settings.background_tasks)
 
 
 def _first_line(exc: BaseException) -> str:

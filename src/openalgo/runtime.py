@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from openalgo.brokers.sandbox.lifecycle import SandboxEngines
 from openalgo.db.session import SessionMaker
 from openalgo.settings import Settings
 
@@ -37,3 +38,4 @@ class Runtime:
     # Idempotency keys and the order log; request and order-latency records (issue 6).
     journal: OrderJournal = field(default=None)  # type: ignore[assignment]
     monitor: TrafficMonitor = field(default=None)  # type: ignore[assignment]
+    sandbox: SandboxEngines | None = None  # the paper-trading ledgers (issue 4)

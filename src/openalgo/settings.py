@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -90,6 +91,57 @@ class Settings(BaseSettings):
     # Periodic upkeep (monitoring writes, order-journal cleanup). Off only in tests that hold the
     # database's write lock, or on workers where another process does it.
     background_tasks: bool = True
+
+    # Paper-trading ledger (analyzer mode and the simulator broker). Defaults for every user;
+    # a user can override each in the sandbox_config table. See brokers/sandbox/config.py.
+    sandbox_starting_capital: Decimal = Field(default=Decimal("10000000"), ge=1000)
+    sandbox_equity_mis_leverage: Decimal = Field(default=Decimal("5"), ge=1, le=50)
+    sandbox_equity_cnc_leverage: Decimal = Field(default=Decimal("1"), ge=1, le=50)
+    sandbox_futures_leverage: Decimal = Field(default=Decimal("10"), ge=1, le=50)
+    sandbox_option_buy_leverage: Decimal = Field(default=Decimal("1"), ge=1, le=50)
+    sandbox_option_sell_leverage: Decimal = Field(default=Decimal("1"), ge=1, le=50)
+    sandbox_nse_bse_square_off_time: str = "15:15"
+    sandbox_cds_bcd_square_off_time: str = "16:45"
+    sandbox_mcx_square_off_time: str = "23:30"
+    sandbox_ncdex_square_off_time: str = "17:00"
+    sandbox_trading_start_time: str = "09:00"
+    sandbox_session_start_time: str = "03:00"
+    sandbox_reset_day: str = "never"
+    sandbox_reset_time: str = "00:00"
+    sandbox_expiry_settlement_timing: Literal["expiry_day_close", "next_day"] = "expiry_day_close"
+    sandbox_option_expiry_settlement: Literal["ltp", "zero"] = "ltp"
+    sandbox_gtt_oco_margin_mode: Literal["max", "sum"] = "max"
+    sandbox_order_check_interval: float = Field(default=5.0, ge=0.05, le=30)
+    sandbox_maintenance_interval: float = Field(default=30.0, ge=0.05, le=600)
+    sandbox_quote_max_age: float = Field(default=5.0, gt=0)
+    sandbox_batch_size: int = Field(default=256, ge=1, le=10_000)
+
+    @field_validator(
+        "sandbox_nse_bse_square_off_time",
+        "sandbox_cds_bcd_square_off_time",
+        "sandbox_mcx_square_off_time",
+        "sandbox_ncdex_square_off_time",
+        "sandbox_trading_start_time",
+        "sandbox_session_start_time",
+        "sandbox_reset_time",
+    )
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hours, sep, minutes = value.strip().partition(":")
+        if not (sep and hours.isdigit() and minutes.isdigit()):
+            raise ValueError("use HH:MM (IST)")
+        if not (0 <= int(hours) <= 23 and 0 <= int(minutes) <= 59):
+            raise ValueError("use HH:MM (IST)")
+        return f"{int(hours):02d}:{int(minutes):02d}"
+
+    @field_validator("sandbox_reset_day")
+    @classmethod
+    def _reset_day(cls, value: str) -> str:
+        day = value.strip().lower()
+        allowed = ("never", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+        if day not in (*allowed, "sunday"):
+            raise ValueError("use never or a weekday name")
+        return day
 
     @field_validator("log_level", mode="before")
     @classmethod

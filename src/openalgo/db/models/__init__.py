@@ -4,6 +4,15 @@ from openalgo.db.base import Base
 from openalgo.db.models.instrument import InstrumentMaster, InstrumentRecord
 from openalgo.db.models.monitoring import OrderLatency, RequestLog
 from openalgo.db.models.order_log import IdempotencyKey, OrderLog
+from openalgo.db.models.sandbox import (
+    SandboxConfig,
+    SandboxFunds,
+    SandboxGtt,
+    SandboxHolding,
+    SandboxOrder,
+    SandboxPosition,
+    SandboxTrade,
+)
 from openalgo.db.models.user import User
 
 __all__ = [
@@ -14,5 +23,12 @@ __all__ = [
     "OrderLatency",
     "OrderLog",
     "RequestLog",
+    "SandboxConfig",
+    "SandboxFunds",
+    "SandboxGtt",
+    "SandboxHolding",
+    "SandboxOrder",
+    "SandboxPosition",
+    "SandboxTrade",
     "User",
 ]

@@ -1,0 +1,214 @@
+"""Group commit: one task per ledger applies queued operations in batches, one transaction each.
+
+Why a queue and not a lock: callers never wait on each other, only on their own future; nothing is
+held across an await except the database transaction itself, and a batch turns N orders into a
+handful of statements and one commit (SQLite allows one writer at a time anyway, so per-request
+transactions would only queue on its busy timeout). Reads never come through here.
+
+Failure handling:
+- A compare-and-set miss, a deadlock, a serialisation failure, a busy SQLite or a unique-key clash
+  (two workers picking the same order id) rolls the batch back and runs it again on fresh rows.
+- Any other exception splits the batch and runs each operation alone, so one bad operation fails
+  only its own caller.
+- Business outcomes (rejections, "order not found") are results, not exceptions: a rejection is
+  recorded in the same commit as everything else in the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from openalgo.brokers.sandbox.state import PositionKey
+from openalgo.brokers.sandbox.store import LedgerTx, StaleState
+from openalgo.db.session import SessionMaker
+from openalgo.errors import ServiceUnavailable
+
+log = logging.getLogger("openalgo.sandbox.writer")
+
+MAX_ATTEMPTS = 8
+# PostgreSQL: deadlock_detected, serialization_failure, lock_not_available.
+RETRY_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+class Op(Protocol):
+    """One unit of ledger work. ``apply`` must only touch ``tx``: it may run more than once."""
+
+    @property
+    def user_ids(self) -> Iterable[int]: ...
+
+    @property
+    def position_keys(self) -> Iterable[PositionKey]: ...
+
+    # Optionally, ``order_ids``: orders the operation will lock (preloaded in one statement).
+
+    async def apply(self, tx: LedgerTx) -> Any: ...
+
+
+@dataclass(slots=True)
+class _Job:
+    op: Op
+    future: asyncio.Future[Any]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, StaleState | IntegrityError):
+        return True
+    if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
+        return True
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in RETRY_SQLSTATES
+    return False
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        *,
+        name: str,
+        sessionmaker: SessionMaker,
+        make_tx: Callable[[Any], LedgerTx],
+        after_commit: Callable[[LedgerTx], None],
+        max_batch: int = 256,
+    ) -> None:
+        self.name = name
+        self._sessionmaker = sessionmaker
+        self._make_tx = make_tx
+        self._after_commit = after_commit
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.operations = 0
+        self.retries = 0
+        self.batch_seconds: deque[float] = deque(maxlen=10_000)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued (a batch may still be committing)."""
+        return self._queue.empty()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=f"sandbox-writer-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job is not None and not job.future.done():
+                job.future.set_exception(ServiceUnavailable("sandbox engine stopped"))
+
+    def submit(self, op: Op) -> asyncio.Future[Any]:
+        """Queue ``op``; the future resolves after the commit that contains it."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._task is None or self._task.done():
+            future.set_exception(ServiceUnavailable("sandbox engine is not running"))
+            return future
+        self._queue.put_nowait(_Job(op, future))
+        return future
+
+    async def run(self, op: Op) -> Any:
+        return await self.submit(op)
+
+    async def _loop(self) -> None:
+        while True:
+            job = await self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            stop = False
+            while len(jobs) < self._max_batch and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+            try:
+                await self._execute(jobs)
+            except Exception:  # pragma: no cover - _execute reports to futures; belt and braces
+                log.exception("sandbox writer %s: batch failed", self.name)
+            if stop:
+                return
+
+    async def _execute(self, jobs: list[_Job]) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                results, tx = await self._once(jobs, attempt)
+            except Exception as exc:
+                if _retryable(exc) and attempt < MAX_ATTEMPTS:
+                    self.retries += 1
+                    log.debug("sandbox writer %s: retrying batch (%s)", self.name, exc)
+                    await asyncio.sleep(0.001 * attempt)
+                    continue
+                if len(jobs) > 1:
+                    for single in jobs:
+                        await self._execute([single])
+                    return
+                log.warning(
+                    "sandbox writer %s: operation %s failed: %r",
+                    self.name,
+                    type(jobs[0].op).__name__,
+                    exc,
+                )
+                if not jobs[0].future.done():
+                    jobs[0].future.set_exception(exc)
+                return
+            self.batches += 1
+            self.operations += len(jobs)
+            self.batch_seconds.append(time.perf_counter() - started)
+            try:
+                self._after_commit(tx)
+            except Exception:  # pragma: no cover - hooks must not fail the committed batch
+                log.exception("sandbox writer %s: after-commit hook failed", self.name)
+            for job, result in zip(jobs, results, strict=True):
+                if not job.future.done():
+                    job.future.set_result(result)
+            return
+
+    async def _once(self, jobs: list[_Job], attempt: int) -> tuple[list[Any], LedgerTx]:
+        async with self._sessionmaker() as session:
+            try:
+                tx = self._make_tx(session)
+                tx.attempt = attempt
+                users: set[int] = set()
+                keys: set[PositionKey] = set()
+                orderids: set[str] = set()
+                for job in jobs:
+                    users.update(job.op.user_ids)
+                    keys.update(job.op.position_keys)
+                    orderids.update(getattr(job.op, "order_ids", ()))
+                # Lock order: funds (per user, sorted), then orders, then positions. Every
+                # writer takes them in this order, so two workers cannot deadlock.
+                await tx.lock_funds(users)
+                await tx.preload_orders(orderids)
+                await tx.preload_positions(keys)
+                results = [await job.op.apply(tx) for job in jobs]
+                await tx.flush()
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        return results, tx
