@@ -14,12 +14,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from openalgo import __version__
-from openalgo.api import health, pages
+from openalgo.api import health, pages, ws
 from openalgo.api.errors import install_error_handlers
 from openalgo.db.engine import create_engine, reader
 from openalgo.db.session import create_sessionmaker
 from openalgo.runtime import Runtime
 from openalgo.settings import Settings, load_settings
+from openalgo.streaming.seams import StreamingSeams, unwired_seams
+from openalgo.streaming.service import StreamingService
 
 log = logging.getLogger("openalgo.app")
 
@@ -28,8 +30,18 @@ OPENAPI_TAGS = [
 ]
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the ASGI app. ``settings`` must have its secrets resolved (see `load_settings`)."""
+def create_app(
+    settings: Settings,
+    *,
+    ws_listener: bool = False,
+    streaming_seams: StreamingSeams | None = None,
+) -> FastAPI:
+    """Build the ASGI app. ``settings`` must have its secrets resolved (see `load_settings`).
+
+    ``ws_listener`` opens the native WebSocket port (``openalgo serve`` does; tests that only need
+    ``/ws`` leave it off). ``streaming_seams`` supplies the authenticator, instrument lookup and
+    feed resolver the WebSocket layer uses.
+    """
     if settings.secret_key is None or settings.pepper is None:
         raise ValueError("create_app needs resolved secrets: build settings with load_settings()")
 
@@ -42,10 +54,27 @@ def create_app(settings: Settings) -> FastAPI:
             sessionmaker=create_sessionmaker(engine),
             read_sessionmaker=create_sessionmaker(reader(engine)),
         )
+        seams = streaming_seams or unwired_seams()
+        streaming = StreamingService(
+            settings,
+            authenticator=seams.authenticator,
+            instruments=seams.instruments,
+            feeds=seams.feeds,
+        )
+        await streaming.start()
+        app.state.runtime.streaming = streaming
+        if ws_listener:
+            try:
+                await streaming.listen(settings.host, settings.ws_port)
+            except BaseException:
+                await streaming.close()
+                await engine.dispose()
+                raise
         log.info("openalgo %s started (database %s)", __version__, engine.url.render_as_string())
         try:
             yield
         finally:
+            await streaming.close()
             await engine.dispose()
             log.info("openalgo stopped")
 
@@ -62,9 +91,10 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(ws.router)
     return app
 
 
 def create_app_from_env() -> FastAPI:
     """Factory used by ``uvicorn --factory`` (and ``openalgo serve --reload``)."""
-    return create_app(load_settings())
+    return create_app(load_settings(), ws_listener=True)

@@ -7,11 +7,15 @@ singleton, so two apps (or two tests) never share an engine or a background task
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openalgo.db.session import SessionMaker
 from openalgo.settings import Settings
+
+if TYPE_CHECKING:
+    from openalgo.streaming.service import StreamingService
 
 
 @dataclass
@@ -20,3 +24,4 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: SessionMaker
     read_sessionmaker: SessionMaker
+    streaming: StreamingService | None = None  # tick bus, hub, order events, WS listener
