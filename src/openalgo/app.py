@@ -20,8 +20,7 @@ from openalgo.db.engine import create_engine, reader
 from openalgo.db.session import create_sessionmaker
 from openalgo.runtime import Runtime
 from openalgo.settings import Settings, load_settings
-from openalgo.streaming.seams import StreamingSeams, unwired_seams
-from openalgo.streaming.service import StreamingService
+from openalgo.streaming.service import StreamingService, StreamingSetup
 
 log = logging.getLogger("openalgo.app")
 
@@ -34,13 +33,13 @@ def create_app(
     settings: Settings,
     *,
     ws_listener: bool = False,
-    streaming_seams: StreamingSeams | None = None,
+    streaming_setup: StreamingSetup | None = None,
 ) -> FastAPI:
     """Build the ASGI app. ``settings`` must have its secrets resolved (see `load_settings`).
 
     ``ws_listener`` opens the native WebSocket port (``openalgo serve`` does; tests that only need
-    ``/ws`` leave it off). ``streaming_seams`` supplies the authenticator, instrument lookup and
-    feed resolver the WebSocket layer uses.
+    ``/ws`` leave it off). ``streaming_setup`` builds the authenticator, instrument lookup and
+    feed resolver the WebSocket layer uses (it receives the service, whose bus feeds publish to).
     """
     if settings.secret_key is None or settings.pepper is None:
         raise ValueError("create_app needs resolved secrets: build settings with load_settings()")
@@ -54,18 +53,15 @@ def create_app(
             sessionmaker=create_sessionmaker(engine),
             read_sessionmaker=create_sessionmaker(reader(engine)),
         )
-        seams = streaming_seams or unwired_seams()
-        streaming = StreamingService(
-            settings,
-            authenticator=seams.authenticator,
-            instruments=seams.instruments,
-            feeds=seams.feeds,
-        )
+        streaming = StreamingService(settings)
         await streaming.start()
         app.state.runtime.streaming = streaming
-        if ws_listener:
+        if streaming_setup is not None or ws_listener:
             try:
-                await streaming.listen(settings.host, settings.ws_port)
+                if streaming_setup is not None:
+                    streaming.wire(await streaming_setup(streaming))
+                if ws_listener:
+                    await streaming.listen(settings.host, settings.ws_port)
             except BaseException:
                 await streaming.close()
                 await engine.dispose()

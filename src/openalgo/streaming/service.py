@@ -20,7 +20,12 @@ from openalgo.streaming.bus import TickBus
 from openalgo.streaming.hub import Hub
 from openalgo.streaming.orders import OrderEventStream
 from openalgo.streaming.protocol import ProtocolHandler
-from openalgo.streaming.seams import Authenticator, FeedResolver
+from openalgo.streaming.seams import (
+    Authenticator,
+    FeedResolver,
+    StreamingSeams,
+    unwired_seams,
+)
 from openalgo.streaming.server import NativeWebSocketServer
 from openalgo.streaming.session import (
     CLOSE_AUTH_TIMEOUT,
@@ -42,23 +47,25 @@ class StreamingService:
         self,
         settings: Settings,
         *,
-        authenticator: Authenticator,
-        instruments: InstrumentLookup,
-        feeds: FeedResolver,
+        authenticator: Authenticator | None = None,
+        instruments: InstrumentLookup | None = None,
+        feeds: FeedResolver | None = None,
         orders: OrderEventStream | None = None,
     ) -> None:
         self.settings = settings
         self.bus = TickBus(extra_url=settings.zmq_url, hwm=settings.zmq_hwm)
         self.hub = Hub()
         self.orders = orders or OrderEventStream()
+        unwired = unwired_seams()
+        feeds = feeds or unwired.feeds
         self.feeds = feeds
         self.max_message_bytes = settings.ws_max_message_bytes
         self.ping_interval = settings.ws_ping_interval
         self.ping_timeout = settings.ws_ping_timeout
         self.handler = ProtocolHandler(
             hub=self.hub,
-            authenticator=authenticator,
-            instruments=instruments,
+            authenticator=authenticator or unwired.authenticator,
+            instruments=instruments or unwired.instruments,
             feeds=feeds,
             orders=self.orders,
             max_message_bytes=settings.ws_max_message_bytes,
@@ -66,6 +73,18 @@ class StreamingService:
         self.connections: set[_Connection] = set()
         self.listener: NativeWebSocketServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._cleanups: list[Callable[[], Awaitable[None]]] = []
+
+    def wire(self, seams: StreamingSeams) -> None:
+        """Plug in the real services (they may need the bus, so they come after construction)."""
+        self.feeds = seams.feeds
+        self.handler.authenticator = seams.authenticator
+        self.handler.instruments = seams.instruments
+        self.handler.feeds = seams.feeds
+
+    def on_close(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Run ``cleanup`` when streaming stops (before the bus closes): adapters' ``stop``."""
+        self._cleanups.append(cleanup)
 
     async def start(self) -> None:
         self.bus.start(self.hub.on_tick, self.hub.on_status)
@@ -90,6 +109,11 @@ class StreamingService:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for cleanup in reversed(self._cleanups):
+            try:
+                await cleanup()
+            except Exception:
+                log.exception("streaming cleanup failed")
         await self.bus.close()
 
     def new_session(self, transport: SessionTransport) -> Session:
@@ -135,3 +159,6 @@ class StreamingService:
 
     def stats(self) -> dict[str, Any]:
         return {"bus": self.bus.stats.snapshot(), "hub": self.hub.snapshot()}
+
+
+StreamingSetup = Callable[[StreamingService], Awaitable[StreamingSeams]]
