@@ -122,7 +122,6 @@ async def run_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[StreamSe
         ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.get_running_loop().create_task(server.serve())
     try:
         async with asyncio.timeout(10):
