@@ -69,7 +69,8 @@ def test_symbols_forms() -> None:
         {"symbols": [{"symbol": "A", "exchange": "NSE", "mode": 9}]}, item_modes=True
     )
     assert refs[0].problem is not None and "Invalid mode 9" in refs[0].problem
-    for bad in ({"symbols": []}, {}, {"symbols": "SBIN"}):
+    bad_messages: list[dict[str, Any]] = [{"symbols": []}, {}, {"symbols": "SBIN"}]
+    for bad in bad_messages:
         with pytest.raises(ProtocolError):
             parse_symbols(bad, item_modes=False)
 
