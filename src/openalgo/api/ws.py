@@ -43,6 +43,9 @@ class AsgiTransport:
                 raise ConnectionError("connection closed")
             await send({"type": "websocket.send", "text": message.text})
 
+    def write_now(self, messages: list[Message]) -> bool:
+        return False  # ASGI sends are awaited: the session's sender task does them
+
     def close(self, code: int, reason: str) -> None:
         if self._closed:
             return

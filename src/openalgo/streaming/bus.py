@@ -169,6 +169,7 @@ class TickPublisher:
 
 TickHandler = Callable[[Tick], None]
 StatusHandler = Callable[[FeedStatus], None]
+BatchHandler = Callable[[], None]
 
 
 @dataclass
@@ -196,7 +197,10 @@ class TickBus:
         """Where in-process publishers connect."""
         return self.inproc_url
 
-    def start(self, on_tick: TickHandler, on_status: StatusHandler) -> None:
+    def start(
+        self, on_tick: TickHandler, on_status: StatusHandler, on_batch: BatchHandler | None = None
+    ) -> None:
+        """Bind and start receiving; ``on_batch`` runs after each burst of messages."""
         sub = self._context.socket(zmq.SUB)
         sub.setsockopt(zmq.RCVHWM, self.hwm)
         sub.setsockopt(zmq.LINGER, 0)
@@ -220,7 +224,7 @@ class TickBus:
         # Process pending commands now so the subscriptions go out to early publishers (#2267).
         self._sub_sync.poll(0)
         self._task = asyncio.get_running_loop().create_task(
-            self._receive_loop(on_tick, on_status), name="tick-bus"
+            self._receive_loop(on_tick, on_status, on_batch or _nothing), name="tick-bus"
         )
 
     def publisher(self, url: str | None = None) -> TickPublisher:
@@ -231,7 +235,9 @@ class TickBus:
         self._publishers.append(pub)
         return pub
 
-    async def _receive_loop(self, on_tick: TickHandler, on_status: StatusHandler) -> None:
+    async def _receive_loop(
+        self, on_tick: TickHandler, on_status: StatusHandler, on_batch: BatchHandler
+    ) -> None:
         assert self._sub is not None and self._sub_sync is not None
         sub, sync = self._sub, self._sub_sync
         stats = self.stats
@@ -241,6 +247,7 @@ class TickBus:
                 try:
                     topic, payload = sync.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
+                    self._end_batch(on_batch)
                     break
                 except ValueError:  # not two frames
                     stats.decode_errors += 1
@@ -261,7 +268,15 @@ class TickBus:
                     stats.handler_errors += 1
                     log.exception("tick bus: handler failed for %r", topic[:64])
             else:
+                self._end_batch(on_batch)
                 await asyncio.sleep(0)  # a long burst: let the senders run between batches
+
+    def _end_batch(self, on_batch: BatchHandler) -> None:
+        try:
+            on_batch()
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("tick bus: batch handler failed")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -276,3 +291,7 @@ class TickBus:
             self._sub.close(linger=0)
             self._sub = None
         self._context.term()
+
+
+def _nothing() -> None:
+    pass

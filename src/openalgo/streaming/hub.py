@@ -10,7 +10,8 @@ highest any session needs. The feed is asked to subscribe only when that changes
 subscriber, on an upgrade or downgrade, and to unsubscribe after the last one leaves. Changes to
 one entry are serialized by the entry's own lock; no lock spans more than one symbol.
 
-Fan-out: a tick of mode m goes to the sessions of every mode <= m, each session getting the message
+Fan-out: ticks are dropped into the sessions' outboxes as the bus delivers them, and at the end
+of each bus batch every touched session is flushed with one write. A tick of mode m goes to the sessions of every mode <= m, each session getting the message
 for its own mode, once. A session that holds LTP and Depth receives two messages (one per mode it
 asked for); a session that holds only LTP receives one, whoever else holds Depth. The JSON for a
 (tick, mode, broker, depth) is built once and shared.
@@ -81,6 +82,7 @@ class Hub:
         self._index: dict[EntryKey, _Entry] = {}
         self.sessions: set[Session] = set()
         self.feed_state: dict[str, FeedStatus] = {}
+        self._dirty: list[Session] = []
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -233,9 +235,17 @@ class Hub:
                     message = cache[variant] = market_data(tick, mode, session.broker, depth)
                     stats.encodes += 1
                 session.outbox[key] = message
-                session._wake.set()
+                if not session.dirty:
+                    session.dirty = True
+                    self._dirty.append(session)
                 delivered += 1
         stats.deliveries += delivered
+
+    def flush(self) -> None:
+        """End of a bus batch: hand each touched session its ticks (one write per session)."""
+        dirty, self._dirty = self._dirty, []
+        for session in dirty:
+            session.flush()
 
     # --- feed health --------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -69,7 +69,8 @@ class _Connection(asyncio.Protocol):
     # --- asyncio callbacks -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports implement the interface without subclassing asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
         peer = transport.get_extra_info("peername")
@@ -258,6 +259,13 @@ class _NativeTransport:
         if conn.lost or not conn.open:
             raise ConnectionError("connection closed")
         conn.write_frames(messages)
+
+    def write_now(self, messages: list[Message]) -> bool:
+        conn = self.conn
+        if not conn.open or conn.lost or not conn.writable.is_set():
+            return False
+        conn.write_frames(messages)
+        return True
 
     def close(self, code: int, reason: str) -> None:
         self.conn.close(code, reason)

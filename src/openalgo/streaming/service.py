@@ -87,7 +87,7 @@ class StreamingService:
         self._cleanups.append(cleanup)
 
     async def start(self) -> None:
-        self.bus.start(self.hub.on_tick, self.hub.on_status)
+        self.bus.start(self.hub.on_tick, self.hub.on_status, self.hub.flush)
 
     async def listen(self, host: str, port: int) -> int:
         """Open the native WebSocket listener; returns the bound port."""
