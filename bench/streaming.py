@@ -431,10 +431,10 @@ def run_clients(args: argparse.Namespace) -> None:
                 lambda: BenchClient(Counters(), "bench-999", names, 1, 1, True, False), sock=sock
             )
         deadline = time.monotonic() + 60
-        while (
+        while (  # noqa: ASYNC110
             counters.subscribed < args.sessions and time.monotonic() < deadline and not args.blaster
         ):
-            await asyncio.sleep(0.05)  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
         subscribed_at = time.time()
         await asyncio.sleep(args.warmup)
         f0, l0 = counters.frames, len(counters.latencies)
