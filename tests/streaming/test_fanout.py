@@ -131,7 +131,14 @@ async def test_subscribing_while_the_feed_is_down_says_so(server: StreamServer) 
 STALL_SYMBOLS = 200
 
 
-async def _stalled_client(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect_raw_asgi(port: int) -> asyncio.StreamWriter:
+    """The stalled client, on ``/ws`` of the main port."""
+    return (await _stalled_client(port, "/ws"))[1]
+
+
+async def _stalled_client(
+    port: int, path: str = "/"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A raw TCP client that completes the handshake, subscribes, then never reads again."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1024)
     sock = writer.get_extra_info("socket")
@@ -141,7 +148,7 @@ async def _stalled_client(port: int) -> tuple[asyncio.StreamReader, asyncio.Stre
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
         (
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )
@@ -300,3 +307,32 @@ async def test_evicted_session_gets_close_code_4408(tmp_path: Path) -> None:
         session = next(iter(srv.streaming.hub.sessions))
         session.evict("test eviction")
         assert await close_code(ws) == (4408, "test eviction")
+
+
+async def test_peer_that_never_answers_pings_is_closed(tmp_path: Path) -> None:
+    async with run_server(tmp_path, ws_ping_interval=0.2, ws_ping_timeout=0.3) as srv:
+        reader, writer = await _stalled_client(srv.ws_port)  # it reads below but never pongs
+        seen = b""
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(65536):
+                seen += chunk
+        writer.close()
+        assert b"\x89" in seen  # a ping frame arrived
+        assert b"\x88" in seen and b"keepalive ping timeout" in seen  # then the close frame
+        await wait_for(lambda: not srv.streaming.hub.sessions)
+
+
+async def test_asgi_session_that_stops_reading_is_evicted(tmp_path: Path) -> None:
+    async with run_server(tmp_path, ws_stall_timeout=0.5) as srv, client(srv) as healthy:
+        await subscribe(healthy, [("SYM7", "NSE")], mode=3)
+        stalled = await connect_raw_asgi(srv.http_port)
+        hub = srv.streaming.hub
+        await wait_for(lambda: hub.subscriber_count("simulator", "NSE", "SYM0", 3) == 1)
+        async with asyncio.timeout(15):
+            while hub.subscriber_count("simulator", "NSE", "SYM0", 3):
+                for i in range(STALL_SYMBOLS):
+                    srv.feed.emit(f"SYM{i}", "NSE", 100 + i)
+                await drain(healthy, 0.02)
+        stalled.close()
+        srv.feed.emit("SYM7", "NSE", 2.0)
+        assert (await recv_until(healthy, lambda m: m["data"]["ltp"] == 2.0))["mode"] == 3
