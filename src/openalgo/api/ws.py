@@ -32,6 +32,7 @@ class AsgiTransport:
         self.websocket = websocket
         client = websocket.client
         self.peer = f"{client.host}:{client.port}" if client else "-"
+        self.direct = False
         self._receiving: asyncio.Future[Any] | None = None
         self._closed = False
         self._close_task: asyncio.Task[None] | None = None

@@ -246,11 +246,12 @@ class _Connection(asyncio.Protocol):
 class _NativeTransport:
     """`SessionTransport` over a `_Connection`."""
 
-    __slots__ = ("conn", "peer")
+    __slots__ = ("conn", "direct", "peer")
 
     def __init__(self, conn: _Connection) -> None:
         self.conn = conn
         self.peer = conn.peer
+        self.direct = True
 
     async def send(self, messages: list[Message]) -> None:
         conn = self.conn

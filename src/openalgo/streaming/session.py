@@ -1,7 +1,7 @@
 """One WebSocket client's delivery state: a conflating outbox and its own sender task.
 
 The fan-out never awaits a client. It drops each tick's shared `Message` into the session's
-outbox, keyed by (exchange, symbol, mode), and wakes the sender. A later tick for the same key
+outbox, keyed by (exchange, symbol, mode), and at the end of the bus batch calls `flush`. A later tick for the same key
 replaces the earlier one, so the outbox is bounded by the session's subscriptions and a slow
 reader receives the latest value instead of a growing backlog. Control messages (acks, errors,
 order updates, feed status) are never conflated: they wait in a bounded FIFO, and a session that
@@ -47,6 +47,7 @@ class SessionTransport(Protocol):
     """How a session's bytes reach its client: the native listener or an ASGI WebSocket."""
 
     peer: str
+    direct: bool  # True when `write_now` can succeed (the native listener)
 
     async def send(self, messages: list[Message]) -> None:
         """Deliver in order; may wait while the connection is not writable."""
@@ -101,10 +102,6 @@ class Session:
 
     # --- producers (synchronous, never block) ---------------------------------------------
 
-    def push_tick(self, key: TickKey, message: Message) -> None:
-        self.outbox[key] = message
-        self._wake.set()
-
     def flush(self) -> None:
         """Write everything pending right now if the transport can take it (the hub's fast path).
 
@@ -115,8 +112,8 @@ class Session:
         self.dirty = False
         if self.closed or not (self.outbox or self.control):
             return
-        if self._sending:
-            self._wake.set()  # the sender goes round once more and takes these
+        if self._sending or not self.transport.direct:
+            self._wake.set()  # the sender (goes round once more and) takes these
             return
         batch = self._take()
         if self.transport.write_now(batch):
