@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
 import logging
 import os
@@ -247,45 +248,61 @@ def run_blaster(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from openalgo.streaming.messages import text_frame
 
+    frames = []
+    for i in range(100):
+        now = time.time()
+        data = {
+            "symbol": f"SYM{i}",
+            "exchange": "NSE",
+            "mode": 1,
+            "ltp": now,
+            "ltt": 0,
+            "timestamp": int(now * 1000),
+        }
+        message = {
+            "type": "market_data",
+            "symbol": f"SYM{i}",
+            "exchange": "NSE",
+            "mode": 1,
+            "data": data,
+            "broker": "simulator",
+        }
+        frames.append(text_frame(json.dumps(message, separators=(",", ":")).encode()))
+    batch = b"".join(frames)
+
+    class Blast(asyncio.Protocol):
+        def __init__(self, peers: list[asyncio.Transport]) -> None:
+            self.peers = peers
+            self.buf = b""
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            if self.buf is not None:
+                self.buf += data
+                if b"\r\n\r\n" in self.buf:
+                    self.buf = None  # type: ignore[assignment]
+                    self.transport.write(
+                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                    )  # type: ignore[attr-defined]
+                    self.peers.append(self.transport)  # type: ignore[arg-type]
+
     async def main() -> None:
+        loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-
-        async def conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-            )
-            frames = []
-            for i in range(100):
-                now = time.time()
-                payload = json.dumps(
-                    {
-                        "type": "market_data",
-                        "symbol": f"SYM{i}",
-                        "exchange": "NSE",
-                        "mode": 1,
-                        "data": {
-                            "symbol": f"SYM{i}",
-                            "exchange": "NSE",
-                            "mode": 1,
-                            "ltp": now,
-                            "ltt": 0,
-                            "timestamp": int(now * 1000),
-                        },
-                        "broker": "simulator",
-                    },
-                    separators=(",", ":"),
-                ).encode()
-                frames.append(text_frame(payload))
-            batch = b"".join(frames)
-            while not stop.is_set():
-                writer.write(batch)
-                await writer.drain()
-
-        server = await asyncio.start_server(conn, "127.0.0.1", args.port)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        peers: list[asyncio.Transport] = []
+        server = await loop.create_server(
+            lambda: Blast(peers), "127.0.0.1", args.port, backlog=1024
+        )
         print("READY", flush=True)
-        await stop.wait()
+        while not stop.is_set():
+            # one pass over every connection that has room, then a real sleep so accepts happen
+            for transport in peers:
+                if not transport.is_closing() and transport.get_write_buffer_size() < 1 << 20:
+                    transport.write(batch)
+            await asyncio.sleep(0.0005)
         server.close()
         Path(args.stats).write_text("{}")  # noqa: ASYNC240
 
@@ -396,29 +413,25 @@ class BenchClient(asyncio.Protocol):
 
 
 def run_clients(args: argparse.Namespace) -> None:
-    import uvloop
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         counters = Counters()
         names = symbols(args.symbols)
         conns = []
-        for i in range(args.sessions):
-            sock = socket.socket()
-            sock.setblocking(False)
-            await loop.sock_connect(sock, ("127.0.0.1", args.port))
-            conns.append(
-                await loop.create_connection(
-                    lambda i=i: BenchClient(
-                        counters,
-                        f"bench-{i % 50}",
-                        names if not args.idle else [],
-                        1,
-                        args.sample,
-                        False,
-                        not args.no_latency,
-                    ),
-                    sock=sock,
+        print("clients: connecting", file=sys.stderr, flush=True)
+
+        def factory(i: int) -> BenchClient:
+            names_i = names if not args.idle else []
+            return BenchClient(
+                counters, f"bench-{i % 50}", names_i, 1, args.sample, False, not args.no_latency
+            )
+
+        for start in range(0, args.sessions, 50):  # concurrently, 50 at a time
+            conns += await asyncio.gather(
+                *(
+                    loop.create_connection(lambda i=i: factory(i), "127.0.0.1", args.port)
+                    for i in range(start, min(start + 50, args.sessions))
                 )
             )
         stalled = None
@@ -428,7 +441,7 @@ def run_clients(args: argparse.Namespace) -> None:
             sock.setblocking(False)
             await loop.sock_connect(sock, ("127.0.0.1", args.port))
             stalled = await loop.create_connection(
-                lambda: BenchClient(Counters(), "bench-999", names, 1, 1, True, False), sock=sock
+                lambda: BenchClient(Counters(), "bench-999", names, 3, 1, True, False), sock=sock
             )
         deadline = time.monotonic() + 60
         while (  # noqa: ASYNC110
@@ -436,6 +449,11 @@ def run_clients(args: argparse.Namespace) -> None:
         ):
             await asyncio.sleep(0.05)
         subscribed_at = time.time()
+        print(
+            f"clients: {counters.subscribed} subscribed, {counters.frames} frames",
+            file=sys.stderr,
+            flush=True,
+        )
         await asyncio.sleep(args.warmup)
         f0, l0 = counters.frames, len(counters.latencies)
         t0 = time.perf_counter()
@@ -467,7 +485,7 @@ def run_clients(args: argparse.Namespace) -> None:
             stalled[0].abort()
         print(json.dumps(result), flush=True)
 
-    uvloop.run(main())
+    asyncio.run(main())  # the stock loop: under a read flood uvloop starved our timers
 
 
 # --- orchestration --------------------------------------------------------------------------------
@@ -623,6 +641,7 @@ def main() -> None:
     parser.add_argument("--stall-timeout", type=float, default=10)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    faulthandler.register(signal.SIGUSR1)  # dump stacks of a stuck role: kill -USR1 <pid>
     roles = {
         "server": run_server,
         "baseline": run_baseline,
@@ -675,7 +694,7 @@ def main() -> None:
             sessions=100,
             symbols_n=100,
             rate=200,
-            duration=max(d, 14),
+            duration=25,
             stall=True,
             stall_timeout=10,
         ),

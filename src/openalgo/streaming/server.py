@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("openalgo.streaming.server")
 
+# Kernel send buffer per connection (Linux doubles it): enough for any one session's share of the
+# fan-out, small enough that a peer that stops reading fills it within seconds, so the stall timer
+# starts promptly and a thousand slow peers cannot pin gigabytes of kernel memory (autotuning would
+# let each grow to tcp_wmem's maximum, 4 MiB by default).
+SEND_BUFFER = 256 * 1024
 WRITE_HIGH_WATER = 256 * 1024
 WRITE_LOW_WATER = 64 * 1024
 INBOX_PAUSE = 32  # client messages queued before we stop reading from the socket
@@ -73,6 +79,10 @@ class _Connection(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.service.connections.add(self)
