@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -336,3 +337,54 @@ async def test_asgi_session_that_stops_reading_is_evicted(tmp_path: Path) -> Non
         stalled.close()
         srv.feed.emit("SYM7", "NSE", 2.0)
         assert (await recv_until(healthy, lambda m: m["data"]["ltp"] == 2.0))["mode"] == 3
+
+
+REMOTE_FEED = """
+import asyncio, sys
+import zmq
+from openalgo.domain.enums import TickMode
+from openalgo.streaming.bus import TickPublisher
+from tests.fakes.feed import make_tick
+
+async def main(url):
+    ctx = zmq.Context()
+    pub = TickPublisher(ctx, url, hwm=1000)
+    assert await pub.wait_ready(5)
+    pub.publish(make_tick("RELIANCE", "NSE", 123.0, mode=TickMode.QUOTE))
+    await asyncio.sleep(0.3)
+    pub.close()
+    ctx.term()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_ticks_from_another_process_over_tcp(tmp_path: Path) -> None:
+    from tests.support.processes import free_port
+
+    url = f"tcp://127.0.0.1:{free_port()}"
+    async with run_server(tmp_path, zmq_url=url) as srv, client(srv) as ws:
+        await subscribe(ws, [("RELIANCE", "NSE")], mode=2)
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", REMOTE_FEED, url)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+        msg = await recv(ws)
+        assert (msg["type"], msg["mode"], msg["data"]["ltp"]) == ("market_data", 2, 123.0)
+
+
+async def test_concurrent_subscribe_unsubscribe_keeps_counts_right(server: StreamServer) -> None:
+    async def churn(n: int) -> None:
+        async with client(server, key="alice-key" if n % 2 else "bob-key") as ws:
+            for round_ in range(5):
+                mode = (n + round_) % 3 + 1
+                await subscribe(ws, [("INFY", "NSE"), ("TCS", "NSE")], mode=mode)
+                if round_ % 2:
+                    await send(ws, {"action": "unsubscribe", "symbol": "INFY", "exchange": "NSE"})
+                    await recv_until(ws, lambda m: m.get("type") == "unsubscribe")
+
+    await asyncio.gather(*(churn(n) for n in range(30)))
+    hub = server.streaming.hub
+    await wait_for(lambda: not hub.sessions)
+    assert hub.upstream_of("simulator", "NSE", "INFY") == (0, 0)
+    assert hub.upstream_of("simulator", "NSE", "TCS") == (0, 0)
+    assert server.feed.subscriptions == {}
+    assert hub.snapshot()["symbols"] == 0
