@@ -164,7 +164,12 @@ def run_server(args: argparse.Namespace) -> None:
         await feed.stop()
         await service.close()
 
-    uvloop.run(main())
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        cProfile.runctx("uvloop.run(main())", globals(), locals(), os.environ["BENCH_PROFILE"])
+    else:
+        uvloop.run(main())
 
 
 # --- OpenAlgo-pattern baseline server -------------------------------------------------------------

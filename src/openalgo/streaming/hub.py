@@ -10,8 +10,10 @@ highest any session needs. The feed is asked to subscribe only when that changes
 subscriber, on an upgrade or downgrade, and to unsubscribe after the last one leaves. Changes to
 one entry are serialized by the entry's own lock; no lock spans more than one symbol.
 
-Fan-out: ticks are dropped into the sessions' outboxes as the bus delivers them, and at the end
-of each bus batch every touched session is flushed with one write. A tick of mode m goes to the sessions of every mode <= m, each session getting the message
+Fan-out: the bus hands each tick to `on_tick`, which only records it as its symbol's latest
+(conflation before the fan-out, so a burst the sessions cannot absorb never backs up the bus). At
+the end of each bus batch, at most every `FLUSH_INTERVAL`, the pending ticks are fanned out into
+the sessions' outboxes and every touched session is written once. A tick of mode m goes to the sessions of every mode <= m, each session getting the message
 for its own mode, once. A session that holds LTP and Depth receives two messages (one per mode it
 asked for); a session that holds only LTP receives one, whoever else holds Depth. The JSON for a
 (tick, mode, broker, depth) is built once and shared.
@@ -36,10 +38,15 @@ log = logging.getLogger("openalgo.streaming.hub")
 
 EntryKey = tuple[str, str, str]  # (feed, exchange, symbol)
 MODES = (1, 2, 3)
+_LEVELS = {TickMode.LTP: 1, TickMode.QUOTE: 2, TickMode.DEPTH: 3}
+# Sessions are written at most this often. A tick that follows a quiet spell is written at once;
+# in a burst, ticks coalesce (and conflate) for up to this long, so the number of socket writes,
+# the dominant cost, is bounded by sessions / FLUSH_INTERVAL instead of growing with the tick rate.
+FLUSH_INTERVAL = 0.002
 
 
 class _Entry:
-    __slots__ = ("feed", "key", "lock", "modes", "upstream", "upstream_depth")
+    __slots__ = ("dirty", "feed", "key", "lock", "modes", "pending", "upstream", "upstream_depth")
 
     def __init__(self, key: EntryKey, feed: Feed) -> None:
         self.key = key
@@ -49,6 +56,10 @@ class _Entry:
         self.upstream = 0
         self.upstream_depth = 0
         self.lock = asyncio.Lock()
+        # Latest undelivered tick per tick mode, with its arrival number: ticks conflate here,
+        # before the fan-out, so a burst costs one fan-out per flush rather than one per tick.
+        self.pending: list[tuple[int, Tick] | None] = [None, None, None, None]
+        self.dirty = False
 
     def wanted(self) -> tuple[int, int]:
         """(mode, depth) the upstream must provide for the current sessions."""
@@ -83,6 +94,10 @@ class Hub:
         self.sessions: set[Session] = set()
         self.feed_state: dict[str, FeedStatus] = {}
         self._dirty: list[Session] = []
+        self._dirty_entries: list[_Entry] = []
+        self._arrivals = 0
+        self._last_flush = 0.0
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -211,41 +226,82 @@ class Hub:
     # --- fan-out (called by the bus for every tick) -----------------------------------------
 
     def on_tick(self, tick: Tick) -> None:
+        """Record a tick as its symbol's latest; the fan-out happens at the next flush."""
         stats = self.stats
         stats.ticks += 1
         entry = self._index.get((tick.feed, tick.exchange, tick.symbol))
         if entry is None:
             stats.unrouted += 1
             return
-        top = tick.mode.level
-        modes = entry.modes
+        self._arrivals += 1
+        entry.pending[_LEVELS[tick.mode]] = (self._arrivals, tick)
+        if not entry.dirty:
+            entry.dirty = True
+            self._dirty_entries.append(entry)
+
+    def _fan_out(self) -> None:
+        """Each pending tick to every subscribed session's outbox, encoded once per variant."""
+        entries, self._dirty_entries = self._dirty_entries, []
+        stats = self.stats
+        dirty = self._dirty
         delivered = 0
-        for mode in MODES:
-            if mode > top:
-                break
-            sessions = modes[mode]
-            if not sessions:
-                continue
-            key = (tick.exchange, tick.symbol, mode)
-            cache: dict[tuple[str, int], Message] = {}
-            for session, depth in sessions.items():
-                variant = (session.broker, depth)
-                message = cache.get(variant)
-                if message is None:
-                    message = cache[variant] = market_data(tick, mode, session.broker, depth)
-                    stats.encodes += 1
-                session.outbox[key] = message
-                if not session.dirty:
-                    session.dirty = True
-                    self._dirty.append(session)
-                delivered += 1
+        for entry in entries:
+            entry.dirty = False
+            pending = entry.pending
+            entry.pending = [None, None, None, None]
+            modes = entry.modes
+            for mode in MODES:
+                sessions = modes[mode]
+                if not sessions:
+                    continue
+                # the newest pending tick rich enough for this mode
+                best: tuple[int, Tick] | None = None
+                for level in range(mode, 4):
+                    candidate = pending[level]
+                    if candidate is not None and (best is None or candidate[0] > best[0]):
+                        best = candidate
+                if best is None:
+                    continue
+                tick = best[1]
+                key = (tick.exchange, tick.symbol, mode)
+                cache: dict[tuple[str, int], Message] = {}
+                for session, depth in sessions.items():
+                    variant = (session.broker, depth)
+                    message = cache.get(variant)
+                    if message is None:
+                        message = cache[variant] = market_data(tick, mode, session.broker, depth)
+                        stats.encodes += 1
+                    session.outbox[key] = message
+                    if not session.dirty:
+                        session.dirty = True
+                        dirty.append(session)
+                    delivered += 1
         stats.deliveries += delivered
 
     def flush(self) -> None:
-        """End of a bus batch: hand each touched session its ticks (one write per session)."""
+        """End of a bus batch: hand each touched session its ticks (one write per session).
+
+        Immediate when the last flush is at least `FLUSH_INTERVAL` old; otherwise deferred to that
+        moment (the ticks keep conflating in the outboxes meanwhile).
+        """
+        if not self._dirty_entries or self._flush_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._last_flush + FLUSH_INTERVAL
+        now = loop.time()
+        if now >= due:
+            self._flush_now()
+        else:
+            self._flush_timer = loop.call_at(due, self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_timer = None
+        self._fan_out()
         dirty, self._dirty = self._dirty, []
         for session in dirty:
             session.flush()
+        # spacing counts from the end of the work, so a slow flush leaves room for the bus
+        self._last_flush = asyncio.get_running_loop().time()
 
     # --- feed health --------------------------------------------------------------------------
 
