@@ -40,9 +40,9 @@ log = logging.getLogger("openalgo.streaming.server")
 # fan-out, small enough that a peer that stops reading fills it within seconds, so the stall timer
 # starts promptly and a thousand slow peers cannot pin gigabytes of kernel memory (autotuning would
 # let each grow to tcp_wmem's maximum, 4 MiB by default).
-SEND_BUFFER = 256 * 1024
-WRITE_HIGH_WATER = 256 * 1024
-WRITE_LOW_WATER = 64 * 1024
+SEND_BUFFER = 128 * 1024
+WRITE_HIGH_WATER = 64 * 1024
+WRITE_LOW_WATER = 16 * 1024
 INBOX_PAUSE = 32  # client messages queued before we stop reading from the socket
 HARD_MAX_MESSAGE = 1 << 20  # beyond this the connection is closed (1009); below it, an error reply
 CLOSE_GRACE = 2.0
