@@ -76,7 +76,7 @@ def run_server(args: argparse.Namespace) -> None:
     from tests.conftest import make_settings
 
     from openalgo.domain.enums import TickMode
-    from openalgo.domain.market import Tick
+    from openalgo.domain.market import DepthLevel, Quote, Tick
     from openalgo.streaming.adapter import FeedAdapter
     from openalgo.streaming.codec import encode_tick
     from openalgo.streaming.seams import SharedFeedResolver, StreamingSeams, StreamPrincipal
@@ -124,13 +124,24 @@ def run_server(args: argparse.Namespace) -> None:
             Path(args.data), ws_stall_timeout=args.stall_timeout, ws_max_subscriptions=5000
         )
         service = StreamingService(settings)
+        lags: list[float] = []
+        if os.environ.get("BENCH_LAG"):  # diagnostics: how old ticks are when the hub gets them
+            on_tick = service.hub.on_tick
+
+            def timed(tick: Tick) -> None:
+                lags.append(time.time() - tick.ltp)
+                on_tick(tick)
+
+            service.hub.on_tick = timed  # type: ignore[method-assign]
         await service.start()
         feed = BenchFeed(feed="simulator", broker="simulator", publisher=service.bus.publisher())
         service.wire(StreamingSeams(AnyKey(), AllInstruments(), SharedFeedResolver(feed)))  # type: ignore[arg-type]
         await feed.start()
         await service.listen("127.0.0.1", args.port)
+
         names = symbols(args.symbols)
         mode = TickMode[args.mode]
+        levels = tuple(DepthLevel(100.0 + i, 10 * i, i) for i in range(5))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -146,8 +157,19 @@ def run_server(args: argparse.Namespace) -> None:
                 due = int((time.perf_counter() - started) * args.rate) - sent
                 for _ in range(min(due, 2000)):
                     now = time.time()
+                    quote = None
+                    if mode is not TickMode.LTP:
+                        quote = Quote(now, now, now, now, now, 1000, now, now, 5, now, 1, 2, 3)
                     tick = Tick(
-                        "NSE", names[i % len(names)], mode, now, int(now * 1000), feed="simulator"
+                        "NSE",
+                        names[i % len(names)],
+                        mode,
+                        now,
+                        int(now * 1000),
+                        quote=quote,
+                        bids=levels if mode is TickMode.DEPTH else (),
+                        asks=levels if mode is TickMode.DEPTH else (),
+                        feed="simulator",
                     )
                     pub.publish_raw(*encode_tick(tick))
                     i += 1
@@ -160,6 +182,12 @@ def run_server(args: argparse.Namespace) -> None:
             task.cancel()
         stats = service.stats()
         stats["evictions"] = evictions
+        if lags:
+            lags.sort()
+            stats["bus_lag_ms"] = {
+                "p50": 1000 * lags[len(lags) // 2],
+                "p99": 1000 * lags[int(len(lags) * 0.99)],
+            }
         Path(args.stats).write_text(json.dumps(stats))  # noqa: ASYNC240
         await feed.stop()
         await service.close()
@@ -407,8 +435,10 @@ class BenchClient(asyncio.Protocol):
                 else:
                     c.frames += 1
                     if self.timed and c.frames % sample == 0:
-                        msg = json.loads(bytes(buf[pos + head : end]))
-                        c.latencies.append(time.time() - msg["data"]["ltp"])
+                        # the feed put its publish time in ltp; find it without a full JSON parse
+                        at = buf.find(b'"ltp":', pos + head, end) + 6
+                        stop = buf.find(b",", at, end)
+                        c.latencies.append(time.time() - float(buf[at:stop]))
             pos = end
         if pos:
             del buf[:pos]
@@ -490,7 +520,12 @@ def run_clients(args: argparse.Namespace) -> None:
             stalled[0].abort()
         print(json.dumps(result), flush=True)
 
-    asyncio.run(main())  # the stock loop: under a read flood uvloop starved our timers
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())  # under a read flood (throughput runs) uvloop starved our timers
 
 
 # --- orchestration --------------------------------------------------------------------------------
@@ -536,6 +571,8 @@ def scenario(
     idle: bool = False,
     stall_timeout: float = 10.0,
     no_latency: bool = False,
+    uvloop: bool = False,
+    mode: str = "LTP",
 ) -> dict[str, Any]:
     port = free_port()
     stats_file = Path(f"/tmp/openalgo-bench-{os.getpid()}-{port}.json")
@@ -550,7 +587,7 @@ def scenario(
         "--rate",
         str(rate),
         "--mode",
-        "LTP",
+        mode,
         "--stats",
         str(stats_file),
         "--data",
@@ -580,6 +617,8 @@ def scenario(
         client_args += ["--idle", "--hold", "3"]
     if no_latency:
         client_args.append("--no-latency")
+    if uvloop:
+        client_args.append("--uvloop")
     if server_role == "blaster":
         client_args.append("--blaster")
     clients = subprocess.Popen(
@@ -641,6 +680,7 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=0)
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--blaster", action="store_true")
+    parser.add_argument("--uvloop", action="store_true")
     parser.add_argument("--stats", default="/dev/null")
     parser.add_argument("--data", default="/tmp")
     parser.add_argument("--stall-timeout", type=float, default=10)
@@ -688,11 +728,22 @@ def main() -> None:
             sample=16,
         ),
         scenario(
+            "baseline: latency at 20k/s (100x100 LTP)",
+            server_role="baseline",
+            sessions=100,
+            symbols_n=100,
+            rate=200,
+            duration=d,
+            uvloop=True,
+        ),
+        scenario(
             "ours: latency at 20k/s (100x100 LTP)",
             sessions=100,
             symbols_n=100,
             rate=200,
             duration=d,
+            uvloop=True,
+            mode="DEPTH",
         ),
         scenario(
             "ours: 20k/s + 1 stalled session",
@@ -702,6 +753,8 @@ def main() -> None:
             duration=25,
             stall=True,
             stall_timeout=10,
+            uvloop=True,
+            mode="DEPTH",
         ),
         scenario(
             "ours: 1,000 idle authenticated sessions",
@@ -729,7 +782,7 @@ def main() -> None:
         f"{idle['server_rss_mb']:.0f} MB with {idle['subscribed']} authenticated sessions "
         f"({(idle['server_rss_mb'] - idle['server_rss_before_mb']) * 1024 / max(idle['subscribed'], 1):.1f} KB each)"
     )
-    stall, calm = runs[4], runs[3]
+    stall, calm = runs[5], runs[4]
     print(
         f"stall: evicted after {fmt(stall.get('evicted_after_s'), 1)} s (timeout 10 s); healthy rate "
         f"{100 * (stall['deliveries_per_s'] / calm['deliveries_per_s'] - 1):+.1f}%, p99 "
