@@ -31,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -789,7 +790,9 @@ def main() -> None:
         f"{fmt(calm.get('p99_ms'), 2)} -> {fmt(stall.get('p99_ms'), 2)} ms"
     )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    Path(ROOT / "bench" / "streaming-last.json").write_text(json.dumps(runs, indent=1, default=str))
+    out = Path(tempfile.gettempdir()) / "openalgo-bench-streaming.json"
+    out.write_text(json.dumps(runs, indent=1, default=str))
+    print(f"raw results: {out}")
 
 
 if __name__ == "__main__":
