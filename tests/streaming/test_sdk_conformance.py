@@ -120,3 +120,60 @@ async def test_sdk_with_a_bad_key_is_not_connected(server: StreamServer) -> None
     )
     out = (await run_sdk(script, str(server.ws_port))).result()
     assert out == {"connected": False}
+
+
+ORDERS_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    from openalgo import api
+
+    client = api(api_key="alice-key", host="http://127.0.0.1:1", ws_port=int(sys.argv[1]))
+    assert client.connect()
+    got = []
+    client.subscribe_orders(on_order_update=got.append)
+    deadline = time.time() + 15
+    while time.time() < deadline and len(got) < 2:
+        time.sleep(0.05)
+    orders = client.get_orders()
+    client.disconnect()
+    print(json.dumps({"updates": got, "cached": orders}))
+    """
+)
+
+
+async def test_sdk_order_updates(server: StreamServer) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from openalgo.domain.enums import Action, OrderStatus, PriceType, Product
+    from openalgo.domain.orders import OrderEvent, OrderEventKind, OrderRow
+    from tests.streaming.conftest import wait_for
+
+    run = asyncio.ensure_future(run_sdk(ORDERS_SCRIPT, str(server.ws_port)))
+    orders = server.streaming.orders
+    await wait_for(lambda: bool(orders._sessions.get(1)), within=20)
+    for status, kind in (
+        (OrderStatus.OPEN, OrderEventKind.PLACED),
+        (OrderStatus.COMPLETE, OrderEventKind.FILLED),
+    ):
+        row = OrderRow(
+            orderid="7",
+            symbol="SBIN",
+            exchange="NSE",
+            action=Action.SELL,
+            quantity=5,
+            price=Decimal("0"),
+            trigger_price=Decimal("0"),
+            pricetype=PriceType.MARKET,
+            product=Product.CNC,
+            status=status,
+            timestamp=datetime.now(UTC),
+            filled_quantity=5 if status is OrderStatus.COMPLETE else 0,
+            average_price=Decimal("600.5") if status is OrderStatus.COMPLETE else Decimal("0"),
+        )
+        orders.publish(OrderEvent(1, "sandbox", kind, row, mode="analyze"))
+    out = (await run).result()
+    assert [(u["order_status"], u["seq"]) for u in out["updates"]] == [("open", 1), ("complete", 2)]
+    assert out["updates"][1]["average_price"] == 600.5
+    assert len(out["cached"]["orders"]) == 2
