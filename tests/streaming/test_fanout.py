@@ -192,7 +192,7 @@ async def test_stalled_session_is_evicted_and_others_keep_flowing(
                 break
         writer.close()
         assert evicted_after is not None, "the stalled session was never evicted"
-        assert evicted_after < 1.0 + 4.0  # buffers filling, then the 1 s stall timeout
+        assert evicted_after < 8.0  # buffers filling (~1 s), then the 1 s stall timeout
         assert received > 20  # the healthy session kept receiving throughout
         assert any("evicting WebSocket session" in r.message for r in caplog.records)
         srv.feed.emit("SYM7", "NSE", 1.0)
