@@ -8,12 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck pytest lock bench clean
+.PHONY: run test lint typecheck pytest lock bench clean sdk-env
 
 run: $(VENV)/.run-installed
 	$(BIN)/openalgo serve
 
-test: $(VENV)/.dev-installed lint typecheck pytest
+test: $(VENV)/.dev-installed sdk-env lint typecheck pytest
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests migrations bench
@@ -51,4 +51,30 @@ bench: $(VENV)/.dev-installed
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(BIN)/python $$b || exit 1; done || true
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) $(SDK_VENV) .pytest_cache .mypy_cache .ruff_cache dist build
+
+# The official OpenAlgo Python SDK, for conformance tests. It needs Python 3.12+ and its import name
+# (`openalgo`) collides with ours, so it lives in its own venv and tests drive it in a subprocess
+# (tests/support/sdk.py). Without a 3.12+ interpreter this is skipped and so are those tests.
+SDK_VERSION := 2.0.5
+SDK_VENV := .venv-sdk
+SDK_PYTHON ?= $(shell for p in python3.13 python3.12 $(wildcard /root/.pyenv/versions/3.1[2-9]*/bin/python3) \
+	$(wildcard /usr/local/bin/python3.1[2-9]); do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	&& echo $$p && break; done)
+
+sdk-env:
+ifeq ($(strip $(SDK_PYTHON)),)
+	@echo "sdk-env: no Python 3.12+ found; SDK conformance tests will be skipped"
+else
+	@$(MAKE) --no-print-directory $(SDK_VENV)/.installed-$(SDK_VERSION) SDK_PYTHON=$(SDK_PYTHON)
+endif
+
+# A failure here (no venv module, no registry) is reported and leaves no venv behind: the SDK
+# tests then skip with the reason, or fail in CI (OPENALGO_TEST_REQUIRE_SERVICES=1).
+$(SDK_VENV)/.installed-$(SDK_VERSION):
+	@rm -rf $(SDK_VENV)
+	@{ $(SDK_PYTHON) -m venv $(SDK_VENV) \
+	  && $(SDK_VENV)/bin/python -m pip --disable-pip-version-check -q install "openalgo==$(SDK_VERSION)" \
+	  && touch $@ && echo "sdk-env: openalgo $(SDK_VERSION) installed in $(SDK_VENV) ($(SDK_PYTHON))"; } \
+	  || { rm -rf $(SDK_VENV); echo "sdk-env: could not build $(SDK_VENV); SDK conformance tests will not run"; }

@@ -17,7 +17,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from openalgo import __version__
-from openalgo.api import health, metrics, pages
+from openalgo.api import health, metrics, pages, ws
 from openalgo.api.errors import install_error_handlers
 from openalgo.api.middleware.body_limit import BodyLimitMiddleware
 from openalgo.api.middleware.monitoring import MonitoringMiddleware
@@ -35,6 +35,9 @@ from openalgo.runtime import Runtime
 from openalgo.services.monitoring import TrafficMonitor
 from openalgo.services.order_journal import OrderJournal
 from openalgo.settings import Settings, load_settings
+from openalgo.streaming.seams import SharedFeedResolver, StreamingSeams, UnwiredAuthenticator
+from openalgo.streaming.service import StreamingService, StreamingSetup
+from openalgo.streaming.simulator_feed import SimulatorFeed
 
 log = logging.getLogger("openalgo.app")
 
@@ -44,8 +47,18 @@ OPENAPI_TAGS = [
 ]
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the ASGI app. ``settings`` must have its secrets resolved (see `load_settings`)."""
+def create_app(
+    settings: Settings,
+    *,
+    ws_listener: bool = False,
+    streaming_setup: StreamingSetup | None = None,
+) -> FastAPI:
+    """Build the ASGI app. ``settings`` must have its secrets resolved (see `load_settings`).
+
+    ``ws_listener`` opens the native WebSocket port (``openalgo serve`` does; tests that only need
+    ``/ws`` leave it off). ``streaming_setup`` builds the authenticator, instrument lookup and
+    feed resolver the WebSocket layer uses (it receives the service, whose bus feeds publish to).
+    """
     if settings.secret_key is None or settings.pepper is None:
         raise ValueError("create_app needs resolved secrets: build settings with load_settings()")
 
@@ -68,20 +81,24 @@ def create_app(settings: Settings) -> FastAPI:
                 sessionmaker, retention=timedelta(days=settings.monitoring_retention_days)
             ),
         )
+        streaming = StreamingService(settings)
+        await streaming.start()
+        runtime.streaming = streaming
         market_task = await start_market(runtime)
         await start_sandbox(runtime)
+        try:
+            await start_streaming(runtime, streaming_setup)
+            if ws_listener:
+                await streaming.listen(settings.host, settings.ws_port)
+        except BaseException:
+            await _stop(runtime, market_task, [])
+            raise
         background = start_background(runtime)
         log.info("openalgo %s started (database %s)", __version__, engine.url.render_as_string())
         try:
             yield
         finally:
-            await stop_background(runtime, background)
-            market_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await market_task
-            if runtime.sandbox is not None:
-                await runtime.sandbox.stop()
-            await engine.dispose()
+            await _stop(runtime, market_task, background)
             log.info("openalgo stopped")
 
     app = FastAPI(
@@ -98,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(build_v1_router())
+    app.include_router(ws.router)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MonitoringMiddleware)
@@ -170,7 +188,47 @@ async def start_sandbox(runtime: Runtime) -> None:
     engines.simulator.feed = feed()
     runtime.sandbox = engines
     simulator.sink = TickFanout([engines.sandbox, engines.simulator])
+    if runtime.streaming is not None:
+        engines.sandbox.events = engines.simulator.events = runtime.streaming.orders
     await engines.start(background=runtime.settings.background_tasks)
+
+
+async def start_streaming(runtime: Runtime, setup: StreamingSetup | None) -> None:
+    """Put the simulator's ticks on the bus and give the WebSocket layer its services.
+
+    ``setup`` replaces the default services (tests use it to plug in their own feeds).
+    """
+    streaming = runtime.streaming
+    assert streaming is not None
+    if setup is not None:
+        streaming.wire(await setup(streaming))
+        return
+    feed = SimulatorFeed(runtime.simulator, streaming.bus.publisher())
+    await feed.start()
+    streaming.on_close(feed.stop)
+    sink = runtime.simulator.sink
+    if isinstance(sink, TickFanout):
+        sink.sinks.append(feed)
+    else:
+        runtime.simulator.sink = feed
+    streaming.wire(
+        StreamingSeams(UnwiredAuthenticator(), runtime.instruments, SharedFeedResolver(feed))
+    )
+
+
+async def _stop(
+    runtime: Runtime, market_task: asyncio.Task[None], background: list[asyncio.Task[None]]
+) -> None:
+    """Release everything the lifespan started, newest first."""
+    await stop_background(runtime, background)
+    if runtime.streaming is not None:
+        await runtime.streaming.close()
+    market_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await market_task
+    if runtime.sandbox is not None:
+        await runtime.sandbox.stop()
+    await runtime.engine.dispose()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -180,4 +238,4 @@ def _first_line(exc: BaseException) -> str:
 
 def create_app_from_env() -> FastAPI:
     """Factory used by ``uvicorn --factory`` (and ``openalgo serve --reload``)."""
-    return create_app(load_settings())
+    return create_app(load_settings(), ws_listener=True)

@@ -166,6 +166,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(host=args.host, port=args.port, ws_port=args.ws_port)
     ensure_data_dir(settings)
     _check_port_free(settings.host, settings.port)
+    if settings.ws_port == settings.port:
+        raise CliError(f"the WebSocket port must differ from the HTTP port ({settings.port})")
+    _check_port_free(settings.host, settings.ws_port)
     _run(lambda: _prepare_database(settings, migrate_sqlite=True))
     _run(lambda: _ensure_simulator_master(settings))
 
@@ -173,6 +176,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"openalgo {__version__} serving on {base}", flush=True)
     print(f"  API docs:  {base}/docs", flush=True)
     print(f"  REST API:  {base}/api/v1", flush=True)
+    ws_host = _display_host(settings.host)
+    print(
+        f"  WebSocket: ws://{ws_host}:{settings.ws_port} and ws://{ws_host}:{settings.port}/ws",
+        flush=True,
+    )
 
     import uvicorn
 
@@ -190,18 +198,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
             reload=True,
             log_config=None,
             access_log=settings.access_log,
+            ws_per_message_deflate=False,
         )
         return EXIT_OK
 
     from openalgo.app import create_app
 
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, ws_listener=True),
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=settings.access_log,
         lifespan="on",
+        # Market data is serialized once per tick and shared; per-session compression would undo it.
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     _run(server.serve)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from openalgo.services.instrument_cache import InstrumentCache
     from openalgo.services.monitoring import TrafficMonitor
     from openalgo.services.order_journal import OrderJournal
+    from openalgo.streaming.service import StreamingService
 
 
 @dataclass
@@ -39,3 +40,4 @@ class Runtime:
     journal: OrderJournal = field(default=None)  # type: ignore[assignment]
     monitor: TrafficMonitor = field(default=None)  # type: ignore[assignment]
     sandbox: SandboxEngines | None = None  # the paper-trading ledgers (issue 4)
+    streaming: StreamingService | None = None  # tick bus, hub, order events, WS listener

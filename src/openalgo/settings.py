@@ -143,6 +143,17 @@ class Settings(BaseSettings):
             raise ValueError("use never or a weekday name")
         return day
 
+    # Streaming (issue 7). The tick bus is in-process (inproc://) unless zmq_url names a tcp://
+    # endpoint for feed processes to connect to; the hub binds it.
+    zmq_url: str | None = None
+    zmq_hwm: int = Field(default=100_000, ge=1)
+    ws_auth_timeout: float = Field(default=15.0, gt=0)
+    ws_stall_timeout: float = Field(default=10.0, gt=0)
+    ws_max_subscriptions: int = Field(default=3000, ge=1)
+    ws_max_message_bytes: int = Field(default=65_536, ge=1024)
+    ws_ping_interval: float = Field(default=20.0, gt=0)
+    ws_ping_timeout: float = Field(default=20.0, gt=0)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

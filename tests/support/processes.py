@@ -49,6 +49,8 @@ def serving(
     *args: str, cwd: Path, env: Mapping[str, str], port: int, timeout: float = 20
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Start ``openalgo serve`` and wait until /health answers; stop it afterwards."""
+    env = dict(env)
+    env.setdefault("OPENALGO_WS_PORT", str(free_port()))  # never the shared default 8765
     proc = subprocess.Popen(
         [sys.executable, "-m", "openalgo", "serve", "--port", str(port), *args],
         cwd=cwd,

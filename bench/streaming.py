@@ -1,0 +1,799 @@
+"""Streaming benchmark: tick fan-out throughput, latency, stall isolation and idle memory.
+
+    .venv/bin/python bench/streaming.py            # every scenario, ~2 minutes
+    .venv/bin/python bench/streaming.py --quick    # shorter windows
+
+Processes (the machine has 2 cores):
+- **server**: our `StreamingService` with its native WebSocket listener, the ZeroMQ bus and an
+  in-process feed adapter publishing ticks (as the simulator will); stand-in authenticator.
+- **clients**: one separate process of raw asyncio WebSocket clients (a minimal frame parser, so
+  the client side costs as little as possible); it reports deliveries and publish-to-receive
+  latency. The feed writes ``time.time()`` into ``ltp`` so the client can measure latency.
+- **ceiling**: the same client process against a "blaster" that writes pre-built frames as fast as
+  it can, with no hub: the most the client process itself can receive on this machine.
+- **baseline**: OpenAlgo's fan-out pattern (per tick, ``json.dumps`` and an awaited ``send`` per
+  client, gathered) on the `websockets` server, measured with the same client in the same run.
+
+Every figure is measured at the clients, over a window that starts after all sessions have
+subscribed and warmed up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import faulthandler
+import json
+import logging
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDSHAKE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def client_frame(obj: dict[str, Any]) -> bytes:
+    """A masked text frame (mask key 0000, so the payload goes out as is)."""
+    payload = json.dumps(obj).encode()
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, 0x80 | n))
+    elif n < 65536:
+        header = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
+    return header + b"\x00\x00\x00\x00" + payload
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def symbols(n: int) -> list[str]:
+    return [f"SYM{i}" for i in range(n)]
+
+
+# --- server ---------------------------------------------------------------------------------------
+
+
+def run_server(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    import uvloop
+    from tests.conftest import make_settings
+
+    from openalgo.domain.enums import TickMode
+    from openalgo.domain.market import DepthLevel, Quote, Tick
+    from openalgo.streaming.adapter import FeedAdapter
+    from openalgo.streaming.codec import encode_tick
+    from openalgo.streaming.seams import SharedFeedResolver, StreamingSeams, StreamPrincipal
+    from openalgo.streaming.service import StreamingService
+
+    evictions: list[float] = []
+
+    class EvictionLog(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "evicting" in record.getMessage():
+                evictions.append(time.time())
+
+    logging.getLogger("openalgo.streaming.session").addHandler(EvictionLog())
+    logging.getLogger("openalgo").setLevel(logging.WARNING)
+
+    class AnyKey:
+        async def authenticate(self, api_key: str) -> StreamPrincipal | None:
+            n = int(api_key.rsplit("-", 1)[-1])
+            return StreamPrincipal(n, f"user{n}", "simulator")
+
+    class AllInstruments:
+        async def resolve(self, symbol: str, exchange: str) -> object:
+            return object()
+
+    class BenchFeed(FeedAdapter):
+        async def _open(self) -> None:
+            pass
+
+        async def _close(self) -> None:
+            pass
+
+        async def _read(self) -> None:
+            await asyncio.Event().wait()
+
+        async def _send_subscribe(
+            self, symbol: str, exchange: str, mode: TickMode, depth: int
+        ) -> None:
+            pass
+
+        async def _send_unsubscribe(self, symbol: str, exchange: str, mode: TickMode) -> None:
+            pass
+
+    async def main() -> None:
+        settings = make_settings(
+            Path(args.data), ws_stall_timeout=args.stall_timeout, ws_max_subscriptions=5000
+        )
+        service = StreamingService(settings)
+        lags: list[float] = []
+        if os.environ.get("BENCH_LAG"):  # diagnostics: how old ticks are when the hub gets them
+            on_tick = service.hub.on_tick
+
+            def timed(tick: Tick) -> None:
+                lags.append(time.time() - tick.ltp)
+                on_tick(tick)
+
+            service.hub.on_tick = timed  # type: ignore[method-assign]
+        await service.start()
+        feed = BenchFeed(feed="simulator", broker="simulator", publisher=service.bus.publisher())
+        service.wire(StreamingSeams(AnyKey(), AllInstruments(), SharedFeedResolver(feed)))  # type: ignore[arg-type]
+        await feed.start()
+        await service.listen("127.0.0.1", args.port)
+
+        names = symbols(args.symbols)
+        mode = TickMode[args.mode]
+        levels = tuple(DepthLevel(100.0 + i, 10 * i, i) for i in range(5))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        print("READY", flush=True)
+
+        async def publish() -> None:
+            # ``rate`` ticks per second, round robin over the symbols, in 1 ms slices.
+            pub = feed.publisher
+            sent = 0
+            started = time.perf_counter()
+            i = 0
+            while True:
+                due = int((time.perf_counter() - started) * args.rate) - sent
+                for _ in range(min(due, 2000)):
+                    now = time.time()
+                    quote = None
+                    if mode is not TickMode.LTP:
+                        quote = Quote(now, now, now, now, now, 1000, now, now, 5, now, 1, 2, 3)
+                    tick = Tick(
+                        "NSE",
+                        names[i % len(names)],
+                        mode,
+                        now,
+                        int(now * 1000),
+                        quote=quote,
+                        bids=levels if mode is TickMode.DEPTH else (),
+                        asks=levels if mode is TickMode.DEPTH else (),
+                        feed="simulator",
+                    )
+                    pub.publish_raw(*encode_tick(tick))
+                    i += 1
+                sent += max(due, 0)
+                await asyncio.sleep(0.001)
+
+        task = loop.create_task(publish()) if args.rate > 0 else None
+        await stop.wait()
+        if task:
+            task.cancel()
+        stats = service.stats()
+        stats["evictions"] = evictions
+        if lags:
+            lags.sort()
+            stats["bus_lag_ms"] = {
+                "p50": 1000 * lags[len(lags) // 2],
+                "p99": 1000 * lags[int(len(lags) * 0.99)],
+            }
+        Path(args.stats).write_text(json.dumps(stats))  # noqa: ASYNC240
+        await feed.stop()
+        await service.close()
+
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        cProfile.runctx("uvloop.run(main())", globals(), locals(), os.environ["BENCH_PROFILE"])
+    else:
+        uvloop.run(main())
+
+
+# --- OpenAlgo-pattern baseline server -------------------------------------------------------------
+
+
+def run_baseline(args: argparse.Namespace) -> None:
+    """OpenAlgo's proxy loop: per tick, gather(send(json.dumps(msg)) for each subscriber)."""
+    import uvloop
+    from websockets.asyncio.server import serve
+
+    subscribers: dict[str, set[Any]] = {}
+
+    async def handler(ws: Any) -> None:
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg.get("action") == "authenticate":
+                await ws.send(json.dumps({"type": "auth", "status": "success"}))
+            elif msg.get("action") == "subscribe":
+                for item in msg["symbols"]:
+                    subscribers.setdefault(item["symbol"], set()).add(ws)
+                await ws.send(json.dumps({"type": "subscribe", "status": "success"}))
+        for subs in subscribers.values():
+            subs.discard(ws)
+
+    async def main() -> None:
+        names = symbols(args.symbols)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        async with serve(handler, "127.0.0.1", args.port, compression=None, max_queue=1024):
+            print("READY", flush=True)
+
+            async def publish() -> None:
+                sent = 0
+                started = time.perf_counter()
+                i = 0
+                while True:
+                    due = int((time.perf_counter() - started) * args.rate) - sent
+                    for _ in range(min(due, 2000)):
+                        symbol = names[i % len(names)]
+                        now = time.time()
+                        data = {
+                            "symbol": symbol,
+                            "exchange": "NSE",
+                            "ltp": now,
+                            "ltt": 0,
+                            "timestamp": int(now * 1000),
+                            "mode": 1,
+                        }
+                        base = {
+                            "type": "market_data",
+                            "symbol": symbol,
+                            "exchange": "NSE",
+                            "mode": 1,
+                            "data": data,
+                            "broker": "simulator",
+                        }
+                        clients = subscribers.get(symbol, ())
+                        await asyncio.gather(
+                            *(c.send(json.dumps(dict(base))) for c in list(clients)),
+                            return_exceptions=True,
+                        )
+                        i += 1
+                    sent += max(due, 0)
+                    await asyncio.sleep(0.001)
+
+            task = asyncio.get_running_loop().create_task(publish())
+            await stop.wait()
+            task.cancel()
+        Path(args.stats).write_text("{}")  # noqa: ASYNC240
+
+    uvloop.run(main())
+
+
+# --- blaster (client ceiling) ---------------------------------------------------------------------
+
+
+def run_blaster(args: argparse.Namespace) -> None:
+    """Writes pre-built market_data frames to every connection as fast as the sockets take them."""
+    import uvloop
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from openalgo.streaming.messages import text_frame
+
+    frames = []
+    for i in range(100):
+        now = time.time()
+        data = {
+            "symbol": f"SYM{i}",
+            "exchange": "NSE",
+            "mode": 1,
+            "ltp": now,
+            "ltt": 0,
+            "timestamp": int(now * 1000),
+        }
+        message = {
+            "type": "market_data",
+            "symbol": f"SYM{i}",
+            "exchange": "NSE",
+            "mode": 1,
+            "data": data,
+            "broker": "simulator",
+        }
+        frames.append(text_frame(json.dumps(message, separators=(",", ":")).encode()))
+    batch = b"".join(frames)
+
+    class Blast(asyncio.Protocol):
+        def __init__(self, peers: list[asyncio.Transport]) -> None:
+            self.peers = peers
+            self.buf = b""
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            if self.buf is not None:
+                self.buf += data
+                if b"\r\n\r\n" in self.buf:
+                    self.buf = None  # type: ignore[assignment]
+                    self.transport.write(
+                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                    )  # type: ignore[attr-defined]
+                    self.peers.append(self.transport)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        peers: list[asyncio.Transport] = []
+        server = await loop.create_server(
+            lambda: Blast(peers), "127.0.0.1", args.port, backlog=1024
+        )
+        print("READY", flush=True)
+        while not stop.is_set():
+            # one pass over every connection that has room, then a real sleep so accepts happen
+            for transport in peers:
+                if not transport.is_closing() and transport.get_write_buffer_size() < 1 << 20:
+                    transport.write(batch)
+            await asyncio.sleep(0.0005)
+        server.close()
+        Path(args.stats).write_text("{}")  # noqa: ASYNC240
+
+    uvloop.run(main())
+
+
+# --- clients --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Counters:
+    frames: int = 0
+    latencies: list[float] = field(default_factory=list)
+    subscribed: int = 0
+    closed: int = 0
+    close_codes: list[int] = field(default_factory=list)
+
+
+class BenchClient(asyncio.Protocol):
+    def __init__(
+        self,
+        counters: Counters,
+        key: str,
+        names: list[str],
+        mode: int,
+        sample: int,
+        stall: bool,
+        timed: bool,
+    ) -> None:
+        self.c = counters
+        self.key = key
+        self.names = names
+        self.mode = mode
+        self.sample = sample
+        self.stall = stall
+        self.timed = timed
+        self.buf = bytearray()
+        self.open = False
+        self.transport: asyncio.Transport | None = None
+        self.seen = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(HANDSHAKE)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if not self.open:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            del buf[: end + 4]
+            self.open = True
+            assert self.transport is not None
+            self.transport.write(client_frame({"action": "authenticate", "api_key": self.key}))
+            if self.names:
+                self.transport.write(
+                    client_frame(
+                        {
+                            "action": "subscribe",
+                            "mode": self.mode,
+                            "symbols": [{"symbol": s, "exchange": "NSE"} for s in self.names],
+                        }
+                    )
+                )
+            if self.stall:
+                self.transport.pause_reading()
+        pos = 0
+        size = len(buf)
+        c = self.c
+        sample = self.sample
+        while size - pos >= 2:
+            b0 = buf[pos]
+            n = buf[pos + 1] & 0x7F
+            head = 2
+            if n == 126:
+                if size - pos < 4:
+                    break
+                n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+                head = 4
+            elif n == 127:
+                if size - pos < 10:
+                    break
+                n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                head = 10
+            end = pos + head + n
+            if end > size:
+                break
+            if b0 == 0x88:
+                c.close_codes.append(int.from_bytes(buf[pos + head : pos + head + 2], "big"))
+            elif b0 == 0x81:
+                self.seen += 1
+                if self.seen <= 2:  # auth and subscribe acks
+                    if self.seen == 2 or not self.names:
+                        c.subscribed += 1
+                else:
+                    c.frames += 1
+                    if self.timed and c.frames % sample == 0:
+                        # the feed put its publish time in ltp; find it without a full JSON parse
+                        at = buf.find(b'"ltp":', pos + head, end) + 6
+                        stop = buf.find(b",", at, end)
+                        c.latencies.append(time.time() - float(buf[at:stop]))
+            pos = end
+        if pos:
+            del buf[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.c.closed += 1
+
+
+def run_clients(args: argparse.Namespace) -> None:
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        counters = Counters()
+        names = symbols(args.symbols)
+        conns = []
+        print("clients: connecting", file=sys.stderr, flush=True)
+
+        def factory(i: int) -> BenchClient:
+            names_i = names if not args.idle else []
+            return BenchClient(
+                counters, f"bench-{i % 50}", names_i, 1, args.sample, False, not args.no_latency
+            )
+
+        for start in range(0, args.sessions, 50):  # concurrently, 50 at a time
+            conns += await asyncio.gather(
+                *(
+                    loop.create_connection(lambda i=i: factory(i), "127.0.0.1", args.port)
+                    for i in range(start, min(start + 50, args.sessions))
+                )
+            )
+        stalled = None
+        if args.stall:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, ("127.0.0.1", args.port))
+            stalled = await loop.create_connection(
+                lambda: BenchClient(Counters(), "bench-999", names, 3, 1, True, False), sock=sock
+            )
+        deadline = time.monotonic() + 60
+        while (  # noqa: ASYNC110
+            counters.subscribed < args.sessions and time.monotonic() < deadline and not args.blaster
+        ):
+            await asyncio.sleep(0.05)
+        subscribed_at = time.time()
+        print(
+            f"clients: {counters.subscribed} subscribed, {counters.frames} frames",
+            file=sys.stderr,
+            flush=True,
+        )
+        await asyncio.sleep(args.warmup)
+        f0, l0 = counters.frames, len(counters.latencies)
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        print(json.dumps({"phase": "window-start", "t": time.time()}), flush=True)
+        await asyncio.sleep(args.duration)
+        elapsed = time.perf_counter() - t0
+        frames = counters.frames - f0
+        lat = sorted(counters.latencies[l0:])
+        result = {
+            "sessions": args.sessions,
+            "subscribed": counters.subscribed,
+            "subscribed_at": subscribed_at,
+            "deliveries_per_s": frames / elapsed,
+            "frames": frames,
+            "client_cpu": (time.process_time() - cpu0) / elapsed,
+            "closed": counters.closed,
+            "latency_samples": len(lat),
+            "p50_ms": 1000 * lat[len(lat) // 2] if lat else None,
+            "p99_ms": 1000 * lat[int(len(lat) * 0.99)] if lat else None,
+            "mean_ms": 1000 * statistics.fmean(lat) if lat else None,
+        }
+        if args.hold:
+            print(json.dumps({"phase": "holding"}), flush=True)
+            await asyncio.sleep(args.hold)
+        for transport, _ in conns:
+            transport.close()
+        if stalled:
+            stalled[0].abort()
+        print(json.dumps(result), flush=True)
+
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())  # under a read flood (throughput runs) uvloop starved our timers
+
+
+# --- orchestration --------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def spawn(role: str, *extra: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, role, *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "READY", f"{role} failed to start: {line!r}"
+    return proc
+
+
+def scenario(
+    name: str,
+    *,
+    server_role: str = "server",
+    sessions: int,
+    symbols_n: int,
+    rate: int,
+    duration: float,
+    warmup: float = 2.0,
+    sample: int = 1,
+    stall: bool = False,
+    idle: bool = False,
+    stall_timeout: float = 10.0,
+    no_latency: bool = False,
+    uvloop: bool = False,
+    mode: str = "LTP",
+) -> dict[str, Any]:
+    port = free_port()
+    stats_file = Path(f"/tmp/openalgo-bench-{os.getpid()}-{port}.json")
+    data = Path(f"/tmp/openalgo-bench-data-{os.getpid()}")
+    data.mkdir(exist_ok=True)
+    server = spawn(
+        server_role,
+        "--port",
+        str(port),
+        "--symbols",
+        str(symbols_n),
+        "--rate",
+        str(rate),
+        "--mode",
+        mode,
+        "--stats",
+        str(stats_file),
+        "--data",
+        str(data),
+        "--stall-timeout",
+        str(stall_timeout),
+    )
+    rss_before = rss_mb(server.pid)
+    client_args = [
+        "clients",
+        "--port",
+        str(port),
+        "--sessions",
+        str(sessions),
+        "--symbols",
+        str(symbols_n),
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+        "--sample",
+        str(sample),
+    ]
+    if stall:
+        client_args.append("--stall")
+    if idle:
+        client_args += ["--idle", "--hold", "3"]
+    if no_latency:
+        client_args.append("--no-latency")
+    if uvloop:
+        client_args.append("--uvloop")
+    if server_role == "blaster":
+        client_args.append("--blaster")
+    clients = subprocess.Popen(
+        [sys.executable, __file__, *client_args], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    assert clients.stdout is not None
+    cpu_start = wall_start = 0.0
+    rss_held = 0.0
+    result: dict[str, Any] = {}
+    for line in clients.stdout:
+        msg = json.loads(line)
+        if msg.get("phase") == "window-start":
+            cpu_start, wall_start = cpu_seconds(server.pid), time.perf_counter()
+        elif msg.get("phase") == "holding":
+            rss_held = rss_mb(server.pid)
+        else:
+            result = msg
+    clients.wait()
+    server_cpu = (cpu_seconds(server.pid) - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
+    rss_after = rss_held or rss_mb(server.pid)
+    server.send_signal(signal.SIGTERM)
+    server.wait(30)
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    stats_file.unlink(missing_ok=True)
+    result.update(
+        name=name,
+        offered_per_s=rate * sessions if not idle else 0,
+        server_cpu=server_cpu,
+        server_rss_before_mb=rss_before,
+        server_rss_mb=rss_after,
+        stats=stats,
+    )
+    if stall and stats.get("evictions"):
+        result["evicted_after_s"] = stats["evictions"][0] - result["subscribed_at"]
+    return result
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("role", nargs="?", default="all")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--mode", default="LTP")
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--sample", type=int, default=1)
+    parser.add_argument("--stall", action="store_true")
+    parser.add_argument("--idle", action="store_true")
+    parser.add_argument("--hold", type=float, default=0)
+    parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--blaster", action="store_true")
+    parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--stats", default="/dev/null")
+    parser.add_argument("--data", default="/tmp")
+    parser.add_argument("--stall-timeout", type=float, default=10)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    faulthandler.register(signal.SIGUSR1)  # dump stacks of a stuck role: kill -USR1 <pid>
+    roles = {
+        "server": run_server,
+        "baseline": run_baseline,
+        "blaster": run_blaster,
+        "clients": run_clients,
+    }
+    if args.role in roles:
+        roles[args.role](args)
+        return
+
+    d = 5.0 if args.quick else 10.0
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine)", flush=True)
+    runs = [
+        scenario(
+            "client ceiling (blaster, no hub)",
+            server_role="blaster",
+            sessions=100,
+            symbols_n=100,
+            rate=0,
+            duration=d,
+            sample=64,
+            no_latency=True,
+        ),
+        scenario(
+            "baseline: OpenAlgo pattern, 100x100 LTP",
+            server_role="baseline",
+            sessions=100,
+            symbols_n=100,
+            rate=5000,
+            duration=d,
+            sample=16,
+        ),
+        scenario(
+            "ours: throughput 100x100 LTP",
+            sessions=100,
+            symbols_n=100,
+            rate=5000,
+            duration=d,
+            sample=16,
+        ),
+        scenario(
+            "baseline: latency at 20k/s (100x100 LTP)",
+            server_role="baseline",
+            sessions=100,
+            symbols_n=100,
+            rate=200,
+            duration=d,
+            uvloop=True,
+        ),
+        scenario(
+            "ours: latency at 20k/s (100x100 LTP)",
+            sessions=100,
+            symbols_n=100,
+            rate=200,
+            duration=d,
+            uvloop=True,
+            mode="DEPTH",
+        ),
+        scenario(
+            "ours: 20k/s + 1 stalled session",
+            sessions=100,
+            symbols_n=100,
+            rate=200,
+            duration=25,
+            stall=True,
+            stall_timeout=10,
+            uvloop=True,
+            mode="DEPTH",
+        ),
+        scenario(
+            "ours: 1,000 idle authenticated sessions",
+            sessions=1000,
+            symbols_n=0,
+            rate=0,
+            duration=1,
+            idle=True,
+            no_latency=True,
+        ),
+    ]
+    print()
+    header = f"{'scenario':46} {'offered/s':>10} {'delivered/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu':>8} {'cli cpu':>8} {'srv MB':>7}"
+    print(header)
+    print("-" * len(header))
+    for r in runs:
+        print(
+            f"{r['name']:46} {fmt(r['offered_per_s']):>10} {fmt(r.get('deliveries_per_s'), 0):>12} "
+            f"{fmt(r.get('p50_ms'), 2):>8} {fmt(r.get('p99_ms'), 2):>8} {fmt(r['server_cpu'], 2):>8} "
+            f"{fmt(r.get('client_cpu'), 2):>8} {fmt(r['server_rss_mb'], 0):>7}"
+        )
+    idle = runs[-1]
+    print(
+        f"\nidle sessions: server RSS {idle['server_rss_before_mb']:.0f} MB before, "
+        f"{idle['server_rss_mb']:.0f} MB with {idle['subscribed']} authenticated sessions "
+        f"({(idle['server_rss_mb'] - idle['server_rss_before_mb']) * 1024 / max(idle['subscribed'], 1):.1f} KB each)"
+    )
+    stall, calm = runs[5], runs[4]
+    print(
+        f"stall: evicted after {fmt(stall.get('evicted_after_s'), 1)} s (timeout 10 s); healthy rate "
+        f"{100 * (stall['deliveries_per_s'] / calm['deliveries_per_s'] - 1):+.1f}%, p99 "
+        f"{fmt(calm.get('p99_ms'), 2)} -> {fmt(stall.get('p99_ms'), 2)} ms"
+    )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    out = Path(tempfile.gettempdir()) / "openalgo-bench-streaming.json"
+    out.write_text(json.dumps(runs, indent=1, default=str))
+    print(f"raw results: {out}")
+
+
+if __name__ == "__main__":
+    main()
