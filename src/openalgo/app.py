@@ -16,20 +16,29 @@ from fastapi import FastAPI
 from openalgo import __version__
 from openalgo.api import health, pages
 from openalgo.api.errors import install_error_handlers
+from openalgo.api.security import OPENAPI_TAG as SECURITY_TAG
+from openalgo.api.security import install_security
 from openalgo.db.engine import create_engine, reader
 from openalgo.db.session import create_sessionmaker
+from openalgo.domain.clock import Clock, SystemClock
 from openalgo.runtime import Runtime
+from openalgo.security.runtime import SecurityRuntime
 from openalgo.settings import Settings, load_settings
 
 log = logging.getLogger("openalgo.app")
 
 OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness probes."},
+    SECURITY_TAG,
 ]
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the ASGI app. ``settings`` must have its secrets resolved (see `load_settings`)."""
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    """Build the ASGI app. ``settings`` must have its secrets resolved (see `load_settings`).
+
+    ``clock`` defaults to the system clock; tests pass a `ManualClock` to move time.
+    """
+    app_clock: Clock = clock or SystemClock()
     if settings.secret_key is None or settings.pepper is None:
         raise ValueError("create_app needs resolved secrets: build settings with load_settings()")
 
@@ -41,11 +50,21 @@ def create_app(settings: Settings) -> FastAPI:
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             read_sessionmaker=create_sessionmaker(reader(engine)),
+            clock=app_clock,
+        )
+        runtime: Runtime = app.state.runtime
+        security = runtime.security = await SecurityRuntime.start(
+            settings,
+            engine=engine,
+            sessionmaker=runtime.sessionmaker,
+            read_sessionmaker=runtime.read_sessionmaker,
+            clock=app_clock,
         )
         log.info("openalgo %s started (database %s)", __version__, engine.url.render_as_string())
         try:
             yield
         finally:
+            await security.close()
             await engine.dispose()
             log.info("openalgo stopped")
 
@@ -62,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(pages.router)
+    install_security(app, settings)
     return app
 
 

@@ -177,6 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             reload=True,
             log_config=None,
+            proxy_headers=False,  # client addresses come from OPENALGO_TRUSTED_PROXIES only
             access_log=settings.access_log,
         )
         return EXIT_OK
@@ -190,6 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=settings.access_log,
         lifespan="on",
+        proxy_headers=False,  # client addresses come from OPENALGO_TRUSTED_PROXIES only
     )
     server = uvicorn.Server(config)
     _run(server.serve)

@@ -6,12 +6,17 @@ singleton, so two apps (or two tests) never share an engine or a background task
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openalgo.db.session import SessionMaker
+from openalgo.domain.clock import Clock, SystemClock
 from openalgo.settings import Settings
+
+if TYPE_CHECKING:
+    from openalgo.security.runtime import SecurityRuntime
 
 
 @dataclass
@@ -20,3 +25,5 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: SessionMaker
     read_sessionmaker: SessionMaker
+    clock: Clock = field(default_factory=SystemClock)
+    security: SecurityRuntime | None = None

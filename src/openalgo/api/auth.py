@@ -1,0 +1,156 @@
+"""Authentication dependencies of the HTTP edge.
+
+- `ApiUser`: the `ApiPrincipal` of the request's API key, for every ``/api/v1`` route. The key is
+  read from the JSON body field ``apikey`` (OpenAlgo's convention; query parameter ``apikey`` on GET),
+  or from the ``X-API-KEY`` header. The body is read through Starlette's cached ``request.json()``,
+  which FastAPI itself uses, so a route may still declare a pydantic body model (with an optional
+  ``apikey`` field of its own). A missing, malformed, unknown or revoked key is a 403
+  ``{"status":"error","message":"Invalid openalgo apikey"}`` and counts towards a ban of the address.
+- `CurrentUser` / `AdminUser`: the signed-in admin-page user (session cookie), or a redirect to the
+  login page (``/api/`` paths get a 401 envelope instead).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
+
+from openalgo.api.deps import ReadSessionDep, get_runtime
+from openalgo.db.models.user import User
+from openalgo.db.models.web_session import WebSession
+from openalgo.errors import BadRequest, Forbidden, InvalidApiKey, Unauthorized
+from openalgo.security.apikeys import ApiPrincipal
+from openalgo.security.bans import FailureKind
+from openalgo.security.middleware import client_address
+from openalgo.security.runtime import SecurityRuntime
+from openalgo.security.sessions import SESSION_COOKIE
+from openalgo.services.auth import resolve_web_session
+
+API_KEY_HEADER = "x-api-key"
+_KEY_SCOPE = "openalgo.apikey"
+_MISSING = object()
+
+
+def get_security(conn: HTTPConnection) -> SecurityRuntime:
+    security = get_runtime(conn).security
+    if security is None:  # pragma: no cover - the lifespan always builds it
+        raise RuntimeError("security runtime not started")
+    return security
+
+
+SecurityDep = Annotated[SecurityRuntime, Depends(get_security)]
+
+
+async def extract_api_key(request: Request) -> str | None:
+    """The API key the request carries (body field, GET query parameter, or header), or None.
+
+    Cached on the request scope: the rate limiter and the authentication dependency share it.
+    """
+    cached = request.scope.get(_KEY_SCOPE, _MISSING)
+    if cached is not _MISSING:
+        return cached if isinstance(cached, str) else None
+    key: Any = None
+    if request.method in ("GET", "HEAD"):
+        key = request.query_params.get("apikey")
+    elif _json_body_expected(request):
+        body = await request.body()
+        if body:
+            try:
+                data = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise BadRequest("Malformed JSON in request body") from exc
+            if isinstance(data, dict):
+                key = data.get("apikey")
+    if not key:
+        key = request.headers.get(API_KEY_HEADER)
+    value = key if isinstance(key, str) and key else None
+    request.scope[_KEY_SCOPE] = value
+    return value
+
+
+def _json_body_expected(request: Request) -> bool:
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+async def get_api_principal(request: Request, session: ReadSessionDep) -> ApiPrincipal:
+    security = get_security(request)
+    api_key = await extract_api_key(request)
+    digest = request.scope.get("openalgo.apikey_digest")
+    principal = (
+        await security.verifier.verify(api_key, session=session, digest=digest) if api_key else None
+    )
+    if principal is None:
+        await security.abuse.failure(FailureKind.API_KEY, client_address(request.scope))
+        raise InvalidApiKey()
+    request.state.principal = principal
+    return principal
+
+
+ApiUser = Annotated[ApiPrincipal, Depends(get_api_principal)]
+
+
+# --- admin pages --------------------------------------------------------------------------------
+
+
+class LoginRequired(Unauthorized):
+    """No valid admin session: pages redirect to the login page, ``/api/`` answers 401."""
+
+    default_message = "Sign in required"
+
+
+@dataclass(frozen=True)
+class WebIdentity:
+    user: User
+    session: WebSession
+    session_id: str
+
+
+async def get_web_identity(request: Request, session: ReadSessionDep) -> WebIdentity | None:
+    """The signed-in user of this request, or None (cached on the request)."""
+    if "openalgo.identity" in request.scope:
+        found: WebIdentity | None = request.scope["openalgo.identity"]
+        return found
+    security = get_security(request)
+    now = security.clock.now()
+    claims = security.sessions.read(request.cookies.get(SESSION_COOKIE), now=now, typ="session")
+    identity: WebIdentity | None = None
+    if claims is not None:
+        resolved = await resolve_web_session(session, claims.session_id, now)
+        if resolved is not None and resolved[0].id == claims.user_id:
+            identity = WebIdentity(
+                user=resolved[0], session=resolved[1], session_id=claims.session_id
+            )
+    request.scope["openalgo.identity"] = identity
+    return identity
+
+
+OptionalIdentity = Annotated[WebIdentity | None, Depends(get_web_identity)]
+
+
+async def require_identity(identity: OptionalIdentity) -> WebIdentity:
+    if identity is None:
+        raise LoginRequired()
+    return identity
+
+
+async def require_user(identity: Annotated[WebIdentity, Depends(require_identity)]) -> User:
+    return identity.user
+
+
+async def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
+    if not user.is_admin:
+        raise Forbidden("Administrators only")
+    return user
+
+
+CurrentIdentity = Annotated[WebIdentity, Depends(require_identity)]
+CurrentUser = Annotated[User, Depends(require_user)]
+AdminUser = Annotated[User, Depends(require_admin)]

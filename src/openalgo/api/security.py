@@ -1,0 +1,78 @@
+"""Wiring of the security layer into the app: middleware, pages, the first API route, handlers.
+
+`install_security(app, settings)` is called by `create_app`; `SecurityRuntime.start` by its lifespan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from openalgo import __version__
+from openalgo.api.admin import account, auth_pages, security_pages
+from openalgo.api.admin.pagekit import PageError, templates
+from openalgo.api.auth import LoginRequired
+from openalgo.api.v1 import ping
+from openalgo.resources import templates_dir
+from openalgo.security.clientaddr import AddressSet
+from openalgo.security.middleware import (
+    BanGuardMiddleware,
+    BodyLimitMiddleware,
+    ClientAddressMiddleware,
+    ScopedCORSMiddleware,
+    SecurityHeadersMiddleware,
+)
+from openalgo.settings import Settings
+
+OPENAPI_TAG = {"name": "account", "description": "API key check and account information."}
+
+
+def _security_of(scope: Scope) -> Any:
+    runtime = getattr(scope["app"].state, "runtime", None)
+    return getattr(runtime, "security", None)
+
+
+def install_security(app: FastAPI, settings: Settings) -> None:
+    # add_middleware puts each new layer outside the previous ones: innermost first.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(ScopedCORSMiddleware, origins=origins)
+    app.add_middleware(SecurityHeadersMiddleware, hsts_max_age=settings.hsts_max_age)
+    app.add_middleware(BanGuardMiddleware, lookup=_security_of)
+    app.add_middleware(ClientAddressMiddleware, trusted=AddressSet.parse(settings.trusted_proxies))
+
+    app.add_exception_handler(PageError, _page_error)
+    app.add_exception_handler(LoginRequired, _login_required)
+
+    static = templates_dir() / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.include_router(ping.router)
+    app.include_router(auth_pages.router)
+    app.include_router(account.router)
+    app.include_router(security_pages.router)
+
+
+async def _page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    response = templates(request).TemplateResponse(
+        request,
+        "error.html",
+        {"version": __version__, "message": exc.message, "user": None},
+        status_code=exc.status_code,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"status": "error", "message": exc.message}, status_code=401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Response(status_code=303, headers={"location": f"/login?next={quote(target, safe='/')}"})

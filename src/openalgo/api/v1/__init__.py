@@ -1,0 +1,1 @@
+"""OpenAlgo's ``/api/v1`` endpoints, one module per area."""
