@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--username", required=True)
     create.add_argument("--password", required=True)
     create.set_defaults(handler=cmd_user_create)
+
+    from openalgo.cli_security import add_security_commands
+
+    add_security_commands(commands)
     return parser
 
 
