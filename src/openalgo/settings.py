@@ -126,6 +126,16 @@ class Settings(BaseSettings):
         parse_limits(value)
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from openalgo.security.ratelimit import async_redis_uri
+
+        async_redis_uri(value)
+        return value
+
     @field_validator("trusted_proxies", "ban_exempt")
     @classmethod
     def _networks(cls, value: str) -> str:

@@ -74,9 +74,7 @@ class LiveApp:
 
 
 @pytest.fixture(scope="session")
-async def template_database(
-    database: Database, tmp_path_factory: pytest.TempPathFactory
-) -> str:
+async def template_database(database: Database, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database migrated once, to copy for each test (dropped with the run's databases)."""
     if database.backend == "sqlite":
         path = tmp_path_factory.mktemp("template") / "template.db"
@@ -142,3 +140,31 @@ def start_app(fresh_database: str, tmp_path: Path) -> StartApp:
 async def live(start_app: StartApp) -> AsyncIterator[LiveApp]:
     async with start_app() as running:
         yield running
+
+
+@asynccontextmanager
+async def served(live: LiveApp) -> AsyncIterator[str]:
+    """Serve the running app over real HTTP on 127.0.0.1 (uvicorn, same event loop); yields the
+    base URL. The app's lifespan is the live fixture's, so uvicorn does not run it again."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        live.app, host="127.0.0.1", port=port, lifespan="off", log_config=None, proxy_headers=False
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

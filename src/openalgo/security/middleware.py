@@ -193,6 +193,9 @@ class ScopedCORSMiddleware:
             await self.app(scope, receive, send)
 
 
+_DISCARD_MARGIN = 1 << 20
+
+
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -216,7 +219,11 @@ class BodyLimitMiddleware:
                 await send_json(send, 400, {"status": "error", "message": "Invalid Content-Length"})
                 return
             if too_big:
-                await send_json(send, 413, self._too_large_body(), [(b"connection", b"close")])
+                # The server discards an unread body after the response; past a margin, closing
+                # is cheaper than swallowing it (the client may then see a reset instead of 413).
+                close = int(declared) > self.max_bytes + _DISCARD_MARGIN
+                headers = [(b"connection", b"close")] if close else []
+                await send_json(send, 413, self._too_large_body(), headers)
                 return
 
         received = 0
@@ -233,9 +240,7 @@ class BodyLimitMiddleware:
                 if received > self.max_bytes:
                     rejected = True
                     if not response_started:
-                        await send_json(
-                            send, 413, self._too_large_body(), [(b"connection", b"close")]
-                        )
+                        await send_json(send, 413, self._too_large_body())
                     # The app sees a disconnect and stops reading; its own answer is dropped.
                     return {"type": "http.disconnect"}
             return message

@@ -131,7 +131,7 @@ class RateLimiter:
     async def start(self) -> None:
         """Connect the storage (Redis is checked once so a wrong URL is reported at start-up)."""
         if self.redis_url:
-            uri = _async_redis_uri(self.redis_url)
+            uri = async_redis_uri(self.redis_url)
             storage = storage_from_string(uri, implementation="redispy", key_prefix=self._prefix)
             assert isinstance(storage, Storage)
             self._storage = storage
@@ -207,7 +207,7 @@ class RateLimiter:
         return self._fallback_strategy
 
 
-def _async_redis_uri(url: str) -> str:
+def async_redis_uri(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("redis", "rediss", "unix", "redis+unix"):
         raise ValueError(f"OPENALGO_REDIS_URL must be redis://host:port[/db], got {_safe(url)!r}")
