@@ -19,10 +19,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from openalgo.api.deps import get_read_session, get_session
+from openalgo.api.deps import get_read_session, get_read_sessionmaker, get_session
 from openalgo.app import create_app
 from openalgo.db import migrations
 from openalgo.db.engine import create_engine
+from openalgo.db.session import SessionOpener
 from openalgo.settings import Settings
 from tests.support.services import (
     drop_postgres,
@@ -124,6 +125,13 @@ def app(settings: Settings, connection: AsyncConnection) -> FastAPI:
 
     application.dependency_overrides[get_session] = test_session
     application.dependency_overrides[get_read_session] = test_session
+
+    async def test_read_sessionmaker() -> SessionOpener:
+        return lambda: AsyncSession(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+
+    application.dependency_overrides[get_read_sessionmaker] = test_read_sessionmaker
     return application
 
 

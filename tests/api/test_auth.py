@@ -257,5 +257,19 @@ async def test_api_user_works_with_the_shared_client_fixture(
     r = await client.post("/api/v1/ping", json={"apikey": account.api_key})
     assert r.status_code == 200, r.text
     assert r.json()["data"]["broker"] == "simulator"
-    principal = app.state.runtime.security.verifier
-    assert isinstance(await principal.verify(account.api_key, session=session), ApiPrincipal)
+    verifier = app.state.runtime.security.verifier
+    found = await verifier.verify(account.api_key, sessions=lambda: _Borrowed(session))
+    assert isinstance(found, ApiPrincipal)
+
+
+class _Borrowed:
+    """The test's own session as an opener's context manager (left open on exit)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> AsyncSession:
+        return self.session
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None

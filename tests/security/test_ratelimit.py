@@ -151,6 +151,9 @@ async def test_ping_is_limited_per_api_key(start_app: StartApp, backend: str) ->
     async with start_app(api_rate_limit="3 per minute", redis_url=redis_url) as live:
         first = await committed_account(live.runtime.sessionmaker, live.clock, "alice")
         second = await committed_account(live.runtime.sessionmaker, live.clock, "bob")
+        # Verified keys get their own bucket (an earlier request would have done this).
+        for account in (first, second):
+            assert await live.security.verifier.verify(account.api_key) is not None
         responses = [
             await live.client.post("/api/v1/ping", json={"apikey": first.api_key}) for _ in range(4)
         ]
@@ -169,6 +172,18 @@ async def test_ping_is_limited_per_api_key(start_app: StartApp, backend: str) ->
         # Another key has its own bucket.
         other = await live.client.post("/api/v1/ping", json={"apikey": second.api_key})
         assert other.status_code == 200
+
+
+async def test_fresh_random_keys_do_not_escape_the_address_limit(start_app: StartApp) -> None:
+    """Unknown keys are counted against the address, or a flood of random keys would never meet
+    a limit (and would cost a database lookup each)."""
+    async with start_app(api_rate_limit="3 per minute") as live:
+        codes = [
+            (await live.client.post("/api/v1/ping", json={"apikey": f"{i:064x}"})).status_code
+            for i in range(5)
+        ]
+        assert codes == [403, 403, 403, 429, 429]
+        assert live.security.verifier.loads == 3  # refused requests never reached the database
 
 
 async def test_requests_without_a_key_are_limited_per_address(start_app: StartApp) -> None:

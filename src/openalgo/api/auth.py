@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
-from openalgo.api.deps import ReadSessionDep, get_runtime
+from openalgo.api.deps import ReadSessionDep, ReadSessionMakerDep, get_runtime
 from openalgo.db.models.user import User
 from openalgo.db.models.web_session import WebSession
 from openalgo.errors import BadRequest, Forbidden, InvalidApiKey, Unauthorized
@@ -42,7 +42,12 @@ def get_security(conn: HTTPConnection) -> SecurityRuntime:
     return security
 
 
-SecurityDep = Annotated[SecurityRuntime, Depends(get_security)]
+async def _security_dependency(conn: HTTPConnection) -> SecurityRuntime:
+    # async on purpose: FastAPI runs plain-function dependencies in its thread pool.
+    return get_security(conn)
+
+
+SecurityDep = Annotated[SecurityRuntime, Depends(_security_dependency)]
 
 
 async def extract_api_key(request: Request) -> str | None:
@@ -80,17 +85,18 @@ def _json_body_expected(request: Request) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-async def get_api_principal(request: Request, session: ReadSessionDep) -> ApiPrincipal:
+async def get_api_principal(request: Request, sessions: ReadSessionMakerDep) -> ApiPrincipal:
     security = get_security(request)
     api_key = await extract_api_key(request)
     digest = request.scope.get("openalgo.apikey_digest")
     principal = (
-        await security.verifier.verify(api_key, session=session, digest=digest) if api_key else None
+        await security.verifier.verify(api_key, sessions=sessions, digest=digest)
+        if api_key
+        else None
     )
     if principal is None:
         await security.abuse.failure(FailureKind.API_KEY, client_address(request.scope))
         raise InvalidApiKey()
-    request.state.principal = principal
     return principal
 
 

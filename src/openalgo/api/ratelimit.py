@@ -21,14 +21,22 @@ from openalgo.security.ratelimit import LimitState, RouteClass, describe
 
 
 async def rate_limit_identity(request: Request) -> str:
-    """``key:<digest prefix>`` for a request with a well-formed API key, else ``ip:<address>``."""
+    """``key:<digest prefix>`` for a request carrying a recently verified API key, else
+    ``ip:<address>``.
+
+    Only *known* keys get their own bucket: otherwise a client could present a fresh random key
+    with every request and never meet a limit. A valid key that has dropped out of the cache is
+    counted against its address for that one request, until verification caches it again.
+    """
     api_key = await extract_api_key(request)
     if api_key and is_well_formed(api_key):
+        verifier = get_security(request).verifier
         digest: str | None = request.scope.get("openalgo.apikey_digest")
         if digest is None:
-            digest = get_security(request).verifier.digest(api_key)
+            digest = verifier.digest(api_key)
             request.scope["openalgo.apikey_digest"] = digest
-        return f"key:{digest[:32]}"
+        if verifier.known(digest):
+            return f"key:{digest[:32]}"
     return f"ip:{client_address(request.scope)}"
 
 

@@ -34,7 +34,7 @@ OPENAPI_TAG = {"name": "account", "description": "API key check and account info
 
 def _security_of(scope: Scope) -> Any:
     runtime = getattr(scope["app"].state, "runtime", None)
-    return getattr(runtime, "security", None)
+    return None if runtime is None else runtime.security
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:

@@ -45,8 +45,6 @@ class BanList:
         return len(self._bans)
 
     def is_banned(self, address: str, now: datetime) -> bool:
-        if not self._bans:
-            return False
         if address not in self._bans:
             return False
         expires = self._bans[address]
@@ -54,6 +52,10 @@ class BanList:
             del self._bans[address]
             return False
         return True
+
+    def check(self, address: str, clock: Clock) -> bool:
+        """`is_banned` that reads the clock only for a listed address (the per-request path)."""
+        return address in self._bans and self.is_banned(address, clock.now())
 
     def expires_at(self, address: str) -> datetime | None:
         return self._bans.get(address)

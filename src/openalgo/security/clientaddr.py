@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 UNKNOWN = "unknown"
@@ -33,7 +34,18 @@ def parse_networks(value: str | Iterable[str]) -> tuple[Network, ...]:
 
 
 def normalize(address: str) -> str:
-    """A canonical text form (``::ffff:1.2.3.4`` -> ``1.2.3.4``); other strings unchanged."""
+    """A canonical text form (``::ffff:1.2.3.4`` -> ``1.2.3.4``); other strings unchanged.
+
+    Called for every request: a dotted IPv4 address (what servers hand us) is returned as is, the
+    rest goes through a small cache.
+    """
+    if ":" not in address and address.count(".") == 3 and address.replace(".", "").isdigit():
+        return address
+    return _normalize(address)
+
+
+@lru_cache(maxsize=4096)
+def _normalize(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address.strip().strip("[]"))
     except ValueError:
