@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openalgo.api.auth import ApiUser
+from openalgo.api.deps import get_read_sessionmaker
 from openalgo.db.session import transaction
 from openalgo.domain.clock import SystemClock
 from openalgo.security.apikeys import ApiPrincipal
@@ -273,3 +274,22 @@ class _Borrowed:
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+async def test_database_outage_is_503_not_403(live: LiveApp) -> None:
+    account = await committed_account(live.runtime.sessionmaker, live.clock)
+    await live.runtime.engine.dispose()
+    broken = live.runtime.engine.url.set(database="/nonexistent/dir/x.db")
+    from openalgo.db.engine import create_engine
+    from openalgo.db.session import create_sessionmaker
+
+    if live.runtime.engine.dialect.name == "postgresql":
+        broken = live.runtime.engine.url.set(port=1)
+    engine = create_engine(live.settings, broken.render_as_string(hide_password=False))
+    live.app.dependency_overrides[get_read_sessionmaker] = lambda: create_sessionmaker(engine)
+    try:
+        r = await live.client.post("/api/v1/ping", json={"apikey": account.api_key})
+    finally:
+        await engine.dispose()
+    assert r.status_code == 503
+    assert r.json() == {"status": "error", "message": "Authentication is temporarily unavailable"}

@@ -130,3 +130,17 @@ def test_ban_list_expiry_and_replace() -> None:
     bans.replace([("9.9.9.9", None)])
     assert not bans.is_banned("5.6.7.8", now)
     assert bans.is_banned("9.9.9.9", now)
+
+
+async def test_websocket_style_authentication_counts_failures(start_app: StartApp) -> None:
+    """`SecurityRuntime.authenticate` is what the WebSocket authenticate step calls: no request,
+    no session, the same verification and the same ban accounting."""
+    async with start_app(ban_apikey_threshold=3) as live:
+        account = await committed_account(live.runtime.sessionmaker, live.clock)
+        principal = await live.security.authenticate(account.api_key, "127.0.0.44")
+        assert principal is not None and principal.username == "alice"
+        for bad in ("0" * 64, "not-a-key", None):
+            assert await live.security.authenticate(bad, "127.0.0.44") is None
+        assert live.security.bans.is_banned("127.0.0.44", live.clock.now())
+        async with live.client_for("127.0.0.44") as banned:
+            assert (await banned.get("/health")).status_code == 403

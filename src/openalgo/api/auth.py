@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection
 
 from openalgo.api.deps import ReadSessionDep, ReadSessionMakerDep, get_runtime
 from openalgo.db.models.user import User
 from openalgo.db.models.web_session import WebSession
-from openalgo.errors import BadRequest, Forbidden, InvalidApiKey, Unauthorized
+from openalgo.errors import BadRequest, Forbidden, InvalidApiKey, ServiceUnavailable, Unauthorized
 from openalgo.security.apikeys import ApiPrincipal
 from openalgo.security.bans import FailureKind
 from openalgo.security.middleware import client_address
@@ -89,11 +90,15 @@ async def get_api_principal(request: Request, sessions: ReadSessionMakerDep) -> 
     security = get_security(request)
     api_key = await extract_api_key(request)
     digest = request.scope.get("openalgo.apikey_digest")
-    principal = (
-        await security.verifier.verify(api_key, sessions=sessions, digest=digest)
-        if api_key
-        else None
-    )
+    try:
+        principal = (
+            await security.verifier.verify(api_key, sessions=sessions, digest=digest)
+            if api_key
+            else None
+        )
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        # A database outage is not the client's fault: 503, not 403 and not a bare 500.
+        raise ServiceUnavailable("Authentication is temporarily unavailable") from exc
     if principal is None:
         await security.abuse.failure(FailureKind.API_KEY, client_address(request.scope))
         raise InvalidApiKey()
