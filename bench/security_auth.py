@@ -10,7 +10,8 @@ Prints, each against a baseline measured in the same run:
 2. cold verification: cache cleared before every call (indexed lookup + Argon2 on a worker thread);
 3. a banned flood: a real `openalgo serve` subprocess receives 1,000 requests/s with invalid keys
    from a separate load process over keep-alive connections; server CPU is read from /proc and
-   compared with the same server idle, and with bans switched off.
+   compared with the same server idle, with a bare uvicorn app that refuses everything (the floor:
+   HTTP parsing and writing alone), and with bans switched off.
 
 Targets (issue 5): warm overhead p99 < 0.2 ms, cold < 50 ms, banned flood < 10% of one core.
 """
@@ -164,6 +165,30 @@ async def in_process(quick: bool) -> dict[str, Any]:
             lambda: asyncio.sleep(0, verifier.digest(account.api_key)), n
         )
 
+        # The dependency function itself, on a fresh Request each time (body read included).
+        from starlette.requests import Request
+
+        from openalgo.api.auth import get_api_principal
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        def scope() -> dict[str, Any]:
+            return {
+                "type": "http",
+                "method": "POST",
+                "path": "/bench/auth",
+                "headers": [(b"content-type", b"application/json")],
+                "query_string": b"",
+                "client": ("127.0.0.1", 5555),
+                "app": app,
+            }
+
+        async def dependency() -> None:
+            await get_api_principal(Request(scope(), receive), runtime.read_sessionmaker)
+
+        results["dependency_warm"] = await timed(dependency, n)
+
         # Whole requests, interleaved so drift hits both equally: wall time per request, and CPU
         # time per batch of 100 (CPU time is what other processes on the machine cannot inflate).
         rounds = 2_000 if quick else 8_000
@@ -189,7 +214,11 @@ async def in_process(quick: bool) -> dict[str, Any]:
             verifier.clear()
             assert await verifier.verify(account.api_key) is not None
 
-        results["verify_cold"] = await timed(cold, 30 if quick else 100)
+        cold_n = 30 if quick else 100
+        cpu_start = time.process_time()
+        results["verify_cold"] = await timed(cold, cold_n)
+        # CPU time of all threads (Argon2 runs on a worker thread): what load cannot inflate.
+        results["verify_cold_cpu"] = (time.process_time() - cpu_start) / cold_n
         results["loads"] = verifier.loads
     return results
 
@@ -287,6 +316,57 @@ async def paced_load(port: int, rate: int, seconds: float, connections: int = 10
     }
 
 
+FLOOR_APP = """
+BODY = b'{"status": "error", "message": "Access denied"}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 403, "headers": HEADERS})
+        await send({"type": "http.response.body", "body": BODY})
+"""
+
+
+def floor(seconds: float) -> dict[str, Any]:
+    """The same load against a bare uvicorn app that refuses everything: uvicorn's own cost."""
+    import socket
+
+    app_dir = Path(tempfile.mkdtemp(prefix="openalgo-bench-floor-"))
+    (app_dir / "floor_app.py").write_text(FLOOR_APP)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(app_dir),
+            "floor_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--no-access-log",
+            "--no-proxy-headers",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(2.0)
+        asyncio.run(paced_load(port, 1000, 1.0))
+        before = cpu_seconds(proc.pid)
+        t0 = time.perf_counter()
+        load = asyncio.run(paced_load(port, 1000, seconds))
+        used = cpu_seconds(proc.pid) - before
+        wall = time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return {"idle_core_pct": 0.0, "load_core_pct": 100 * used / wall, **load}
+
+
 def flood(label: str, extra: dict[str, str], seconds: float, ban_first: bool) -> dict[str, Any]:
     import socket
 
@@ -330,6 +410,7 @@ def main() -> None:
     print("\n== API-key verification (in process, SQLite) ==")
     print(f"warm verify()          {fmt_ms(r['verify_warm'])}")
     print(f"  baseline: HMAC only  {fmt_ms(r['hmac_only'])}")
+    print(f"ApiUser dependency     {fmt_ms(r['dependency_warm'])} (target p99 < 0.2 ms)")
     print(f"request without ApiUser {fmt_ms(r['request_open'])}")
     print(f"request with ApiUser    {fmt_ms(r['request_auth'])}")
     p99_over = pct(r["request_auth"], 0.99) - pct(r["request_open"], 0.99)
@@ -343,14 +424,16 @@ def main() -> None:
         f"{statistics.median(r['cpu_auth']) * 1e6:.0f} us with ApiUser -> {cpu_over * 1e6:.0f} us"
     )
     print(f"cold verify()          {fmt_ms(r['verify_cold'])} (target < 50 ms)")
+    print(f"  CPU per cold verify: {r['verify_cold_cpu'] * 1e3:.1f} ms")
 
     seconds = 5.0 if args.quick else 10.0
     print(f"\n== 1,000 invalid keys/s from one address, {seconds:.0f} s, server in a subprocess ==")
     for label, extra, ban_first in (
+        ("uvicorn", None, False),
         ("banned", {}, True),
         ("no-ban", {"OPENALGO_BAN_ENABLED": "false"}, False),
     ):
-        f = flood(label, extra, seconds, ban_first)
+        f = floor(seconds) if extra is None else flood(label, extra, seconds, ban_first)
         lat = f["latencies"]
         print(
             f"{label:7s} server CPU {f['load_core_pct']:5.1f}% of one core under load "
