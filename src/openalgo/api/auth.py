@@ -16,7 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection
 
@@ -86,7 +87,20 @@ def _json_body_expected(request: Request) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-async def get_api_principal(request: Request, sessions: ReadSessionMakerDep) -> ApiPrincipal:
+# Declared so the OpenAPI schema (and Swagger UI's "Authorize") knows the header; the value itself
+# is read by `extract_api_key`, which also looks in the body.
+_api_key_header = APIKeyHeader(
+    name="X-API-KEY",
+    auto_error=False,
+    description="Your OpenAlgo API key; it may instead be sent as `apikey` in the JSON body.",
+)
+
+
+async def get_api_principal(
+    request: Request,
+    sessions: ReadSessionMakerDep,
+    _header: Annotated[str | None, Security(_api_key_header)] = None,
+) -> ApiPrincipal:
     security = get_security(request)
     api_key = await extract_api_key(request)
     digest = request.scope.get("openalgo.apikey_digest")
