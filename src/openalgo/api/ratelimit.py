@@ -1,8 +1,8 @@
 """Attach a rate-limit class to a route: ``@router.post("/placeorder", dependencies=[OrderLimit])``.
 
 Each class reads its limit from settings (``OPENALGO_ORDER_RATE_LIMIT`` ...). The bucket is the
-route plus the caller: the API key's lookup digest when the request carries one, else the client
-address. Successful responses carry ``X-RateLimit-*`` headers; a refused request is a 429 in the
+route plus the caller: the API key (by its lookup digest) once the key has been verified, else the
+client address. Successful responses carry ``X-RateLimit-*`` headers; a refused request is a 429 in the
 OpenAlgo envelope with ``Retry-After``. Route dependencies run before the endpoint's own, so an
 over-limit request is refused before its API key is verified.
 """
