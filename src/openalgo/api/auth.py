@@ -170,9 +170,15 @@ async def require_user(identity: Annotated[WebIdentity, Depends(require_identity
     return identity.user
 
 
+class AdminRequired(Forbidden):
+    """A signed-in user who is not an administrator (pages show it as an HTML page)."""
+
+    default_message = "Administrators only"
+
+
 async def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
     if not user.is_admin:
-        raise Forbidden("Administrators only")
+        raise AdminRequired()
     return user
 
 

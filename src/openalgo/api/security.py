@@ -16,7 +16,7 @@ from starlette.types import Scope
 from openalgo import __version__
 from openalgo.api.admin import account, auth_pages, security_pages
 from openalgo.api.admin.pagekit import PageError, templates
-from openalgo.api.auth import LoginRequired
+from openalgo.api.auth import AdminRequired, LoginRequired
 from openalgo.api.v1 import ping
 from openalgo.resources import templates_dir
 from openalgo.security.clientaddr import AddressSet
@@ -48,6 +48,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(ClientAddressMiddleware, trusted=AddressSet.parse(settings.trusted_proxies))
 
     app.add_exception_handler(PageError, _page_error)
+    app.add_exception_handler(AdminRequired, _admin_required)
     app.add_exception_handler(LoginRequired, _login_required)
 
     static = templates_dir() / "static"
@@ -59,7 +60,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PageError)
+    assert isinstance(exc, PageError | AdminRequired)
     response = templates(request).TemplateResponse(
         request,
         "error.html",
@@ -68,6 +69,13 @@ async def _page_error(request: Request, exc: Exception) -> Response:
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def _admin_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AdminRequired)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+    return await _page_error(request, exc)
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
