@@ -6,6 +6,8 @@
   which FastAPI itself uses, so a route may still declare a pydantic body model (with an optional
   ``apikey`` field of its own). A missing, malformed, unknown or revoked key is a 403
   ``{"status":"error","message":"Invalid openalgo apikey"}`` and counts towards a ban of the address.
+- `BrokerSessionDep`: the decrypted tokens of the principal's broker session (None for the
+  simulator), or a 403 "Broker session expired, log in again".
 - `CurrentUser` / `AdminUser`: the signed-in admin-page user (session cookie), or a redirect to the
   login page (``/api/`` paths get a 401 envelope instead).
 """
@@ -31,6 +33,11 @@ from openalgo.security.middleware import client_address
 from openalgo.security.runtime import SecurityRuntime
 from openalgo.security.sessions import SESSION_COOKIE
 from openalgo.services.auth import resolve_web_session
+from openalgo.services.broker_sessions import (
+    SESSIONLESS_BROKERS,
+    BrokerTokens,
+    require_broker_session,
+)
 
 API_KEY_HEADER = "x-api-key"
 _KEY_SCOPE = "openalgo.apikey"
@@ -120,6 +127,31 @@ async def get_api_principal(
 
 
 ApiUser = Annotated[ApiPrincipal, Depends(get_api_principal)]
+
+
+async def get_broker_tokens(
+    request: Request, principal: ApiUser, sessions: ReadSessionMakerDep
+) -> BrokerTokens | None:
+    """The live session of the principal's active broker: None for venues that need no login
+    (the simulator; no database work then), else the decrypted tokens, or `AuthExpired` (403,
+    "Broker session expired, log in again") once the daily boundary has passed."""
+    if principal.broker in SESSIONLESS_BROKERS:
+        return None
+    security = get_security(request)
+    async with sessions() as session:
+        try:
+            return await require_broker_session(
+                session,
+                security.box,
+                user_id=principal.user_id,
+                broker=principal.broker,
+                now=security.clock.now(),
+            )
+        finally:
+            await session.rollback()
+
+
+BrokerSessionDep = Annotated[BrokerTokens | None, Depends(get_broker_tokens)]
 
 
 # --- admin pages --------------------------------------------------------------------------------

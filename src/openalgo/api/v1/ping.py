@@ -12,10 +12,8 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from openalgo.api.auth import ApiUser, SecurityDep
-from openalgo.api.deps import ReadSessionDep
+from openalgo.api.auth import ApiUser, BrokerSessionDep
 from openalgo.api.ratelimit import ApiLimit
-from openalgo.services.broker_sessions import require_broker_session
 
 router = APIRouter(prefix="/api/v1", tags=["account"])
 
@@ -47,17 +45,7 @@ class PingResponse(BaseModel):
     },
 )
 async def ping(
-    principal: ApiUser,
-    session: ReadSessionDep,
-    security: SecurityDep,
-    body: PingRequest | None = None,
+    principal: ApiUser, broker_session: BrokerSessionDep, body: PingRequest | None = None
 ) -> PingResponse:
-    del body  # documented in the schema; the key itself is read by ApiUser
-    await require_broker_session(
-        session,
-        security.box,
-        user_id=principal.user_id,
-        broker=principal.broker,
-        now=security.clock.now(),
-    )
+    del body, broker_session  # documented in the schema; the dependencies did the checking
     return PingResponse(data=PingData(broker=principal.broker))
