@@ -198,7 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=False,  # client addresses come from OPENALGO_TRUSTED_PROXIES only
     )
     server = uvicorn.Server(config)
-    _run(server.serve)
+    server.run()  # with uvicorn's loop factory: uvloop when installed (asyncio.run would not)
     return EXIT_OK if server.started else EXIT_USAGE
 
 
