@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from openalgo import __version__
 from openalgo.api.admin import account, auth_pages, security_pages
@@ -44,8 +44,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     if origins:
         app.add_middleware(ScopedCORSMiddleware, origins=origins)
     app.add_middleware(SecurityHeadersMiddleware, hsts_max_age=settings.hsts_max_age)
-    app.add_middleware(BanGuardMiddleware, lookup=_security_of)
-    app.add_middleware(ClientAddressMiddleware, trusted=AddressSet.parse(settings.trusted_proxies))
+    _outermost(app, AddressSet.parse(settings.trusted_proxies))
 
     app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(AdminRequired, _admin_required)
@@ -57,6 +56,23 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     app.include_router(auth_pages.router)
     app.include_router(account.router)
     app.include_router(security_pages.router)
+
+
+def _outermost(app: FastAPI, trusted: AddressSet) -> None:
+    """Put address resolution and the ban check *outside* Starlette's own middleware stack.
+
+    ``add_middleware`` can only place layers inside Starlette's error and body-size middleware,
+    and a banned flood should not pay for those (nor for their wrapped ``send``). Starlette builds
+    its stack once, on the first request, through ``build_middleware_stack``; wrapping that keeps
+    every other layer where it is. Neither wrapper can raise on its own.
+    """
+    build_inner = app.build_middleware_stack
+
+    def build() -> ASGIApp:
+        inner = build_inner()
+        return ClientAddressMiddleware(BanGuardMiddleware(inner, lookup=_security_of), trusted)
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
