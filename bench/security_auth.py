@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -236,6 +237,7 @@ async def in_process(quick: bool) -> dict[str, Any]:
         # CPU time of all threads (Argon2 runs on a worker thread): what load cannot inflate.
         results["verify_cold_cpu"] = (time.process_time() - cpu_start) / cold_n
         results["loads"] = verifier.loads
+    shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 
@@ -380,6 +382,7 @@ def floor(seconds: float) -> dict[str, Any]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        shutil.rmtree(app_dir, ignore_errors=True)
     return {"idle_core_pct": 0.0, "load_core_pct": 100 * used / wall, **load}
 
 
@@ -408,6 +411,7 @@ def flood(label: str, extra: dict[str, str], seconds: float, ban_first: bool) ->
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        shutil.rmtree(data_dir, ignore_errors=True)
     return {
         "idle_core_pct": 100 * idle / seconds,
         "load_core_pct": 100 * used / wall,
@@ -415,9 +419,113 @@ def flood(label: str, extra: dict[str, str], seconds: float, ban_first: bool) ->
     }
 
 
+LOAD_SCRIPT = """
+import asyncio, json, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+async def main():
+    deadline = time.time() + 600
+    while True:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    for i in range(n):
+        body = json.dumps({"apikey": f"{i:064x}"}).encode()
+        writer.write(b"POST /api/v1/ping HTTP/1.1\\r\\nHost: b\\r\\nContent-Type: application/json"
+                     + b"\\r\\nContent-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+        await reader.readline()
+        length = 0
+        while True:
+            line = await reader.readline()
+            if line in (b"\\r\\n", b""):
+                break
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+    writer.close()
+asyncio.run(main())
+"""
+
+
+def instructions(kind: str, requests: int, work: Path) -> int:
+    """Instructions (valgrind callgrind) a server process executes for ``requests`` sequential
+    banned requests, start-up included; the difference of two counts is the per-request cost,
+    which other processes on the machine cannot disturb."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = Path(tempfile.mkdtemp(prefix=f"openalgo-cg-{kind}-", dir=work))
+    out = data / "callgrind.out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENALGO_")}
+    if kind == "uvicorn":
+        (data / "floor_app.py").write_text(FLOOR_APP)
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(data),
+            "floor_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--no-access-log",
+            "--no-proxy-headers",
+        ]
+    else:
+        env.update(
+            {
+                "OPENALGO_DATA_DIR": str(data),
+                "OPENALGO_LOG_LEVEL": "ERROR",
+                "OPENALGO_BAN_EXEMPT": "",
+                "OPENALGO_BAN_APIKEY_THRESHOLD": "5",
+                "OPENALGO_AUTH_SYNC_INTERVAL": "3600",
+                "OPENALGO_LAST_USED_FLUSH_INTERVAL": "3600",
+            }
+        )
+        command = [sys.executable, "-m", "openalgo", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
+        cwd=data,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    load = work / "load.py"
+    load.write_text(LOAD_SCRIPT)
+    subprocess.run([sys.executable, str(load), str(port), str(requests)], check=True, timeout=900)
+    server.terminate()
+    server.wait(timeout=300)
+    for line in out.read_text(errors="replace").splitlines():
+        if line.startswith("summary:") or line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError("no callgrind summary")
+
+
+def callgrind_report() -> None:
+    work = Path(tempfile.mkdtemp(prefix="openalgo-cg-"))
+    print("\n== Instructions per banned request (valgrind callgrind, 3000 minus 1000 requests) ==")
+    per: dict[str, float] = {}
+    for kind in ("uvicorn", "openalgo"):
+        low, high = instructions(kind, 1000, work), instructions(kind, 3000, work)
+        per[kind] = (high - low) / 2000
+        print(f"{kind:8s} {per[kind]:10,.0f} instructions per request")
+    print(f"openalgo / bare uvicorn: {per['openalgo'] / per['uvicorn']:.2f}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="also count instructions (needs valgrind; ~2 min)"
+    )
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; re-run if high)")
 
@@ -457,6 +565,8 @@ def main() -> None:
             f"statuses {f['statuses']}, latency p50 {pct(lat, 0.5) * 1e3:.2f} ms "
             f"p99 {pct(lat, 0.99) * 1e3:.2f} ms"
         )
+    if args.callgrind:
+        callgrind_report()
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 
