@@ -137,11 +137,19 @@ class SecurityRuntime:
             # An unmigrated or unreachable database must not stop the app from starting: /ready
             # reports it, and the sync task keeps trying.
             log.warning("could not load bans at start-up", exc_info=True)
-        runtime._tasks = [
-            asyncio.create_task(runtime._sync_loop(), name="openalgo-auth-sync"),
-            asyncio.create_task(runtime._flush_loop(), name="openalgo-last-used-flush"),
-        ]
+        runtime._tasks = [asyncio.create_task(runtime._sync_loop(), name="openalgo-auth-sync")]
+        if runtime.writes_in_background:
+            runtime._tasks.append(
+                asyncio.create_task(runtime._flush_loop(), name="openalgo-last-used-flush")
+            )
         return runtime
+
+    @property
+    def writes_in_background(self) -> bool:
+        """False under ``OPENALGO_BACKGROUND_TASKS=false`` (main's switch for tests that hold the
+        write lock, and for workers where another process does the upkeep): last-used times are
+        then not written. The change-counter poll only reads, so it always runs."""
+        return bool(getattr(self.settings, "background_tasks", True))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -150,7 +158,8 @@ class SecurityRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        await self.flush_last_used()
+        if self.writes_in_background:
+            await self.flush_last_used()
         if self._flush_engine is not None:
             await self._flush_engine.dispose()
             self._flush_engine = None
