@@ -19,10 +19,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from openalgo.api.deps import get_read_session, get_session
+from openalgo.api.deps import get_read_session, get_read_sessionmaker, get_session
 from openalgo.app import create_app
 from openalgo.db import migrations
 from openalgo.db.engine import create_engine
+from openalgo.db.session import SessionOpener
 from openalgo.settings import Settings
 from tests.support.services import (
     drop_postgres,
@@ -50,6 +51,11 @@ def make_settings(tmp: Path, database_url: str | None = None, **overrides: Any) 
         # Background writers would wait on the write lock a rolled-back test transaction holds;
         # tests of the background work turn them on, on a database of their own.
         "background_tasks": False,
+        # Limits only the rate-limit tests meet; they set their own.
+        "api_rate_limit": "100000 per second",
+        "order_rate_limit": "100000 per second",
+        "smart_order_rate_limit": "100000 per second",
+        "greeks_rate_limit": "100000 per second",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -127,6 +133,13 @@ def app(settings: Settings, connection: AsyncConnection) -> FastAPI:
 
     application.dependency_overrides[get_session] = test_session
     application.dependency_overrides[get_read_session] = test_session
+
+    async def test_read_sessionmaker() -> SessionOpener:
+        return lambda: AsyncSession(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+
+    application.dependency_overrides[get_read_sessionmaker] = test_read_sessionmaker
     return application
 
 

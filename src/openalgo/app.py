@@ -22,6 +22,7 @@ from openalgo.api.errors import install_error_handlers
 from openalgo.api.middleware.body_limit import BodyLimitMiddleware
 from openalgo.api.middleware.monitoring import MonitoringMiddleware
 from openalgo.api.middleware.paths import TrailingSlashMiddleware
+from openalgo.api.security import install_security
 from openalgo.api.v1 import build_router as build_v1_router
 from openalgo.api.v1.endpoints import TAG_DESCRIPTIONS
 from openalgo.background import start_background, stop_background
@@ -29,13 +30,16 @@ from openalgo.brokers.sandbox.feed import CallbackFeed
 from openalgo.brokers.sandbox.lifecycle import build_engines
 from openalgo.db.engine import create_engine, reader
 from openalgo.db.session import create_sessionmaker
+from openalgo.domain.clock import Clock, SystemClock
 from openalgo.domain.enums import TickMode
 from openalgo.domain.market import Tick, TickSink
 from openalgo.runtime import Runtime
+from openalgo.security.runtime import SecurityRuntime
 from openalgo.services.monitoring import TrafficMonitor
 from openalgo.services.order_journal import OrderJournal
 from openalgo.settings import Settings, load_settings
-from openalgo.streaming.seams import SharedFeedResolver, StreamingSeams, UnwiredAuthenticator
+from openalgo.streaming.auth import ApiKeyAuthenticator
+from openalgo.streaming.seams import SharedFeedResolver, StreamingSeams
 from openalgo.streaming.service import StreamingService, StreamingSetup
 from openalgo.streaming.simulator_feed import SimulatorFeed
 
@@ -52,13 +56,16 @@ def create_app(
     *,
     ws_listener: bool = False,
     streaming_setup: StreamingSetup | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Build the ASGI app. ``settings`` must have its secrets resolved (see `load_settings`).
 
     ``ws_listener`` opens the native WebSocket port (``openalgo serve`` does; tests that only need
     ``/ws`` leave it off). ``streaming_setup`` builds the authenticator, instrument lookup and
     feed resolver the WebSocket layer uses (it receives the service, whose bus feeds publish to).
+    ``clock`` defaults to the system clock; tests pass a `ManualClock` to move time.
     """
+    app_clock: Clock = clock or SystemClock()
     if settings.secret_key is None or settings.pepper is None:
         raise ValueError("create_app needs resolved secrets: build settings with load_settings()")
 
@@ -72,6 +79,7 @@ def create_app(
             engine=engine,
             sessionmaker=sessionmaker,
             read_sessionmaker=read_sessionmaker,
+            clock=app_clock,
             journal=OrderJournal(
                 sessionmaker,
                 ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
@@ -80,6 +88,13 @@ def create_app(
             monitor=TrafficMonitor(
                 sessionmaker, retention=timedelta(days=settings.monitoring_retention_days)
             ),
+        )
+        runtime.security = await SecurityRuntime.start(
+            settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            read_sessionmaker=read_sessionmaker,
+            clock=app_clock,
         )
         streaming = StreamingService(settings)
         await streaming.start()
@@ -109,6 +124,9 @@ def create_app(
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url="/redoc",
+        # No OpenTelemetry provider is configured; without this FastAPI probes for one on every
+        # request (a measurable share of a cheap request, e.g. a refused banned address).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.templates = pages.create_templates()
     install_error_handlers(app)
@@ -120,6 +138,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MonitoringMiddleware)
     app.include_router(metrics.router)
+    install_security(app, settings)
     return app
 
 
@@ -127,13 +146,11 @@ async def start_market(runtime: Runtime) -> asyncio.Task[None]:
     """Calendar, clock, instrument cache and the simulated market; returns its tick task."""
     from openalgo.brokers.simulator.market import SimulatorMarket
     from openalgo.domain.calendar import MarketCalendar
-    from openalgo.domain.clock import SystemClock
     from openalgo.services.instrument_cache import InstrumentCache
     from openalgo.services.instrument_loading import SIMULATOR
 
     settings = runtime.settings
     runtime.calendar = MarketCalendar.bundled(always_open=settings.market_always_open)
-    runtime.clock = SystemClock()
     runtime.instruments = InstrumentCache(SIMULATOR)
     try:
         loaded = await runtime.instruments.load(runtime.read_sessionmaker)
@@ -203,6 +220,8 @@ async def start_streaming(runtime: Runtime, setup: StreamingSetup | None) -> Non
     if setup is not None:
         streaming.wire(await setup(streaming))
         return
+    assert runtime.security is not None
+    authenticator = ApiKeyAuthenticator(runtime.security)
     feed = SimulatorFeed(runtime.simulator, streaming.bus.publisher())
     await feed.start()
     streaming.on_close(feed.stop)
@@ -211,9 +230,7 @@ async def start_streaming(runtime: Runtime, setup: StreamingSetup | None) -> Non
         sink.sinks.append(feed)
     else:
         runtime.simulator.sink = feed
-    streaming.wire(
-        StreamingSeams(UnwiredAuthenticator(), runtime.instruments, SharedFeedResolver(feed))
-    )
+    streaming.wire(StreamingSeams(authenticator, runtime.instruments, SharedFeedResolver(feed)))
 
 
 async def _stop(
@@ -228,6 +245,8 @@ async def _stop(
         await market_task
     if runtime.sandbox is not None:
         await runtime.sandbox.stop()
+    if runtime.security is not None:
+        await runtime.security.close()
     await runtime.engine.dispose()
 
 

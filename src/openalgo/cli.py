@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--broker", required=True, help="broker the master belongs to")
     load.add_argument("--file", help="master CSV (see docs/instruments.md)")
     load.set_defaults(handler=cmd_instruments_load)
+    from openalgo.cli_security import add_security_commands
+
+    add_security_commands(commands)
     return parser
 
 
@@ -197,6 +200,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             reload=True,
             log_config=None,
+            proxy_headers=False,  # client addresses come from OPENALGO_TRUSTED_PROXIES only
             access_log=settings.access_log,
             ws_per_message_deflate=False,
         )
@@ -213,9 +217,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
         # Market data is serialized once per tick and shared; per-session compression would undo it.
         ws_per_message_deflate=False,
+        proxy_headers=False,  # client addresses come from OPENALGO_TRUSTED_PROXIES only
     )
     server = uvicorn.Server(config)
-    _run(server.serve)
+    server.run()  # with uvicorn's loop factory: uvloop when installed (asyncio.run would not)
     return EXIT_OK if server.started else EXIT_USAGE
 
 

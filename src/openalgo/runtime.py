@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openalgo.brokers.sandbox.lifecycle import SandboxEngines
 from openalgo.db.session import SessionMaker
+from openalgo.domain.clock import Clock, SystemClock
 from openalgo.settings import Settings
 
 if TYPE_CHECKING:
     from openalgo.brokers.simulator.market import SimulatorMarket
     from openalgo.domain.calendar import MarketCalendar
     from openalgo.domain.clock import Clock
+    from openalgo.security.runtime import SecurityRuntime
     from openalgo.services.instrument_cache import InstrumentCache
     from openalgo.services.monitoring import TrafficMonitor
     from openalgo.services.order_journal import OrderJournal
@@ -34,10 +36,11 @@ class Runtime:
     # Instruments and the simulated market (issue 3); set by the lifespan.
     instruments: InstrumentCache = field(default=None)  # type: ignore[assignment]
     calendar: MarketCalendar = field(default=None)  # type: ignore[assignment]
-    clock: Clock = field(default=None)  # type: ignore[assignment]
     simulator: SimulatorMarket = field(default=None)  # type: ignore[assignment]
     # Idempotency keys and the order log; request and order-latency records (issue 6).
     journal: OrderJournal = field(default=None)  # type: ignore[assignment]
     monitor: TrafficMonitor = field(default=None)  # type: ignore[assignment]
     sandbox: SandboxEngines | None = None  # the paper-trading ledgers (issue 4)
     streaming: StreamingService | None = None  # tick bus, hub, order events, WS listener
+    clock: Clock = field(default_factory=SystemClock)
+    security: SecurityRuntime | None = None

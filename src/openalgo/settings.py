@@ -153,11 +153,81 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = Field(default=65_536, ge=1024)
     ws_ping_interval: float = Field(default=20.0, gt=0)
     ws_ping_timeout: float = Field(default=20.0, gt=0)
+    # --- security: sessions, API keys, perimeter, rate limits, bans (issue 5) ---
+    # Daily expiry of admin and broker sessions, HH:MM in IST (OpenAlgo's SESSION_EXPIRY_TIME).
+    session_expiry_time: str = "03:00"
+    max_sessions_per_user: int = Field(default=5, ge=1, le=100)
+    apikey_cache_ttl: float = Field(default=30.0, ge=0)
+    # How often each process looks for revocations made elsewhere (CLI, other workers).
+    auth_sync_interval: float = Field(default=1.0, gt=0)
+    last_used_flush_interval: float = Field(default=30.0, gt=0)
+    rate_limit_enabled: bool = True
+    login_rate_limit: str = "5 per minute;25 per hour"
+    api_rate_limit: str = "50 per second"
+    order_rate_limit: str = "10 per second"
+    smart_order_rate_limit: str = "10 per second"
+    webhook_rate_limit: str = "100 per minute"
+    # /optiongreeks alone (OpenAlgo's GREEKS_RATE_LIMIT): Black-Scholes solves are CPU-bound.
+    greeks_rate_limit: str = "30 per minute"
+    redis_url: str | None = None
+    # Comma-separated addresses or CIDR networks whose X-Forwarded-For / -Proto are believed.
+    trusted_proxies: str = ""
+    # Comma-separated origins allowed to call /api/ from a browser; empty means CORS is off.
+    cors_allowed_origins: str = ""
+    ban_enabled: bool = True
+    ban_apikey_threshold: int = Field(default=20, ge=1)
+    ban_login_threshold: int = Field(default=10, ge=1)
+    ban_window_seconds: int = Field(default=600, ge=1)
+    ban_duration_seconds: int = Field(default=3600, ge=1)
+    # Addresses that are never banned (a reverse proxy on the same host must not lock everyone out).
+    ban_exempt: str = "127.0.0.1,::1"
+    hsts_max_age: int = Field(default=31_536_000, ge=0)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("session_expiry_time")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        from openalgo.security.expiry import parse_hhmm
+
+        parse_hhmm(value)
+        return value.strip()
+
+    @field_validator(
+        "login_rate_limit",
+        "api_rate_limit",
+        "order_rate_limit",
+        "smart_order_rate_limit",
+        "webhook_rate_limit",
+        "greeks_rate_limit",
+    )
+    @classmethod
+    def _limit_string(cls, value: str) -> str:
+        from openalgo.security.ratelimit import parse_limits
+
+        parse_limits(value)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from openalgo.security.ratelimit import async_redis_uri
+
+        async_redis_uri(value)
+        return value
+
+    @field_validator("trusted_proxies", "ban_exempt")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from openalgo.security.clientaddr import parse_networks
+
+        parse_networks(value)
+        return value
 
     @field_validator("log_format", "env", mode="before")
     @classmethod

@@ -43,7 +43,7 @@ SYMBOLS |= {(f"SYM{i}", "NSE") for i in range(200)}
 class TableAuthenticator:
     """STAND-IN for the API-key service."""
 
-    async def authenticate(self, api_key: str) -> StreamPrincipal | None:
+    async def authenticate(self, api_key: str, address: str = "-") -> StreamPrincipal | None:
         return KEYS.get(api_key)
 
 

@@ -1,4 +1,4 @@
-"""Locating the real services the suite talks to: PostgreSQL (and, later, Redis).
+"""Locating the real services the suite talks to: PostgreSQL and Redis.
 
 On a machine without them the tests that need them skip with the reason; CI sets
 ``OPENALGO_TEST_REQUIRE_SERVICES=1`` so that they fail instead.
@@ -18,11 +18,12 @@ REQUIRE_SERVICES = os.environ.get("OPENALGO_TEST_REQUIRE_SERVICES") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(
     "OPENALGO_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("OPENALGO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def unavailable(what: str, reason: str) -> None:
+def unavailable(what: str, reason: str, variable: str = "OPENALGO_TEST_POSTGRES_URL") -> None:
     """Skip (or, in CI, fail) a test that needs a service that is not there."""
-    message = f"{what} unavailable ({reason}); set OPENALGO_TEST_POSTGRES_URL or start it"
+    message = f"{what} unavailable ({reason}); set {variable} or start it"
     if REQUIRE_SERVICES:
         pytest.fail(f"OPENALGO_TEST_REQUIRE_SERVICES=1 but {message}")
     pytest.skip(message)
@@ -81,3 +82,20 @@ async def drop_run_databases() -> None:
 def worker_suffix() -> str:
     """Distinct per pytest-xdist worker (and per concurrent run of the suite)."""
     return os.environ.get("PYTEST_XDIST_WORKER", "gw0") + f"_{os.getpid()}"
+
+
+async def require_redis() -> str:
+    """The Redis URL for tests, after a PING proved it answers (else skip, or fail in CI)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        async with asyncio.timeout(3):
+            await client.ping()
+    except Exception as exc:
+        unavailable(
+            "Redis", f"{type(exc).__name__}: {exc}".splitlines()[0], "OPENALGO_TEST_REDIS_URL"
+        )
+    finally:
+        await client.aclose()
+    return REDIS_URL

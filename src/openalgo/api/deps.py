@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from openalgo.db.session import SessionOpener
 from openalgo.runtime import Runtime
 from openalgo.settings import Settings
 
@@ -60,3 +61,13 @@ RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+
+# Opens a read session only when called: for dependencies that usually need none (the API-key
+# check on a cache hit). The test suite overrides it like `get_read_session`.
+async def get_read_sessionmaker(conn: HTTPConnection) -> SessionOpener:
+    # async: FastAPI would run a plain function in its thread pool, a hop on every request.
+    return get_runtime(conn).read_sessionmaker
+
+
+ReadSessionMakerDep = Annotated[SessionOpener, Depends(get_read_sessionmaker)]

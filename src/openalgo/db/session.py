@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 SessionMaker = async_sessionmaker[AsyncSession]
+# Anything that opens a session when called: a SessionMaker, or a test's savepoint factory.
+SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:

@@ -200,7 +200,7 @@ class ProtocolHandler:
         key = msg.get("api_key", msg.get("apikey"))
         if not isinstance(key, str) or not key.strip():
             raise ProtocolError("AUTHENTICATION_ERROR", "API key is required")
-        principal = await self.authenticator.authenticate(key.strip())
+        principal = await self.authenticator.authenticate(key.strip(), session.transport.peer)
         if principal is None:
             session.failed_auth += 1
             session.push(error("AUTHENTICATION_ERROR", "Invalid API key"))

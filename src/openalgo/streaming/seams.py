@@ -29,8 +29,10 @@ class StreamPrincipal:
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, api_key: str) -> StreamPrincipal | None:
-        """The principal for a valid key, None for an unknown or revoked one. Must not raise."""
+    async def authenticate(self, api_key: str, address: str = "-") -> StreamPrincipal | None:
+        """The principal for a valid key, None for an unknown or revoked one. Must not raise.
+
+        ``address`` is the peer (``host:port``), so failures count towards a ban."""
         ...
 
 
@@ -97,7 +99,7 @@ class SharedFeedResolver:
 class UnwiredAuthenticator:
     """Refuses every key: the default until the API-key service is wired in the lifespan."""
 
-    async def authenticate(self, api_key: str) -> StreamPrincipal | None:
+    async def authenticate(self, api_key: str, address: str = "-") -> StreamPrincipal | None:
         return None
 
 

@@ -11,10 +11,11 @@ import pytest
 from openalgo.api.errors import MALFORMED_JSON, MISSING_BODY, NOT_AN_OBJECT, WRONG_CONTENT_TYPE
 from openalgo.api.v1.endpoints import ENDPOINTS, Endpoint
 from tests.api.v1.bodies import MINIMAL, QUERIES, body
-from tests.api.v1.contract import PROBE_MODE_HEADER
+from tests.api.v1.contract import PROBE_MODE_HEADER, implemented
 
-POSTS = [ep for ep in ENDPOINTS if ep.method == "POST"]
-GETS = [ep for ep in ENDPOINTS if ep.method == "GET"]
+# Probes stand in for endpoints without a real route yet; real routes have their own tests.
+POSTS = [ep for ep in ENDPOINTS if ep.method == "POST" and ep.name not in implemented()]
+GETS = [ep for ep in ENDPOINTS if ep.method == "GET" and ep.name not in implemented()]
 JSON = {"content-type": "application/json"}
 
 
@@ -24,6 +25,7 @@ def ids(ep: Endpoint) -> str:
 
 def test_every_endpoint_has_a_minimal_body() -> None:
     assert set(MINIMAL) | set(QUERIES) == {ep.name for ep in ENDPOINTS}
+    assert "ping" in implemented()  # the real routes are excluded from the probe tests below
 
 
 @pytest.mark.parametrize("ep", POSTS, ids=ids)

@@ -33,11 +33,11 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared > limit or declared < 0:
-                    status = 413 if declared > limit else 400
-                    message = TOO_LARGE if status == 413 else "Invalid Content-Length header"
-                    response = error_response(
-                        status, error_body(f"{message} (limit {limit} bytes)")
-                    )
+                    if declared > limit:
+                        status, message = 413, f"{TOO_LARGE} (limit {limit} bytes)"
+                    else:
+                        status, message = 400, "Invalid Content-Length header"
+                    response = error_response(status, error_body(message))
                     await response(scope, receive, send)
                     return
                 break

@@ -11,5 +11,8 @@ from fastapi import APIRouter
 
 def build_router() -> APIRouter:
     """Every `/api/v1` route. Area routers are added here as they are written."""
+    from openalgo.api.v1 import system
+
     router = APIRouter()
+    router.include_router(system.router)
     return router

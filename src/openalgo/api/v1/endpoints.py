@@ -24,6 +24,7 @@ from openalgo.api.v1.schemas import (
     symbols,
     system,
 )
+from openalgo.security.ratelimit import RouteClass
 
 API_PREFIX = "/api/v1"
 
@@ -51,15 +52,6 @@ TAG_DESCRIPTIONS = {
     Tag.ANALYZER: "Analyzer (paper-trading) mode of the calling user.",
     Tag.SYSTEM: "API key and broker session check.",
 }
-
-
-class RouteClass(StrEnum):
-    """OpenAlgo's rate-limit classes (reference 1.5); the security layer maps them to limits."""
-
-    ORDER = "order"
-    SMART_ORDER = "smart_order"
-    API = "api"
-    GREEKS = "greeks"
 
 
 @dataclass(frozen=True)

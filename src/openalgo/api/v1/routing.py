@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter
 
+from openalgo.api.ratelimit import LIMIT_BY_CLASS
 from openalgo.api.v1.endpoints import API_PREFIX, Endpoint, Tag
 from openalgo.api.v1.schemas.common import ErrorResponse
 
@@ -60,6 +61,8 @@ def route(router: APIRouter, ep: Endpoint, **overrides: Any) -> Callable[[F], F]
         "summary": ep.summary,
         "response_model": ep.response,
         "responses": error_responses(ep),
+        # Every v1 route counts against its class's limit (OPENALGO_<CLASS>_RATE_LIMIT).
+        "dependencies": [LIMIT_BY_CLASS[ep.route_class]],
     }
     options.update(overrides)
 

@@ -1,0 +1,1 @@
+"""Server-rendered admin pages: sign-in, account (password, API keys, TOTP), security."""
