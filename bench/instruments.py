@@ -21,16 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text
+from typing import Any
 
 from openalgo.db import migrations
 from openalgo.db.engine import create_engine
-from openalgo.db.repositories.instruments import InstrumentRepository
+from openalgo.db.repositories.instruments import InstrumentRepository, search_text
 from openalgo.db.session import create_sessionmaker, transaction
 from openalgo.domain.enums import InstrumentType, TickMode
 from openalgo.domain.instruments import Instrument
 from openalgo.domain.symbols import future_symbol, option_symbol
 from openalgo.services.instrument_cache import InstrumentCache
+from openalgo.services.instruments import search_instruments
 from openalgo.settings import Settings
 
 N = 100_000
@@ -86,18 +87,52 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
 
-QUERIES = [
-    "NIFTY",
-    "NIFTY 26000 CE",
-    "STK123",
-    "banknifty 45000",
-    "COMPANY 12",
-    "EQ0999",
-    "STK0",
-    "ZZZ",
-    "FINNIFTY JAN27 PE",
-    "26FEB27",
+QUERIES: list[tuple[str, dict[str, Any]]] = [
+    ("NIFTY", {}),
+    ("NIFTY 26000 CE", {}),
+    ("STK123", {}),
+    ("banknifty 45000", {}),
+    ("COMPANY 12", {}),
+    ("EQ0999", {}),
+    ("STK0", {}),
+    ("ZZZ", {}),
+    ("FINNIFTY JAN27 PE", {}),
+    ("26FEB27", {}),
+    # harder: short terms (no trigram), broad terms under filters, a non-canonical strike
+    ("E", {}),
+    ("Q", {}),
+    ("NIFTY CE", {"instrument_types": [InstrumentType.PE]}),
+    ("NIFTY", {"exchange": "NSE"}),
+    ("STK", {"instrument_types": [InstrumentType.FUT]}),
+    ("NIFTY 24000.0", {}),
+    ("STK12 CE 45000", {}),
 ]
+
+
+def naive_search(rows: list[Instrument], texts: list[str], query: str) -> list[Instrument]:
+    """Baseline: test every row, then rank (a list comprehension over the cache)."""
+    terms = query.upper().split()
+    hits = [r for r, t in zip(rows, texts, strict=True) if all(term in t for term in terms)]
+    first = terms[0]
+    exact = [r for r in hits if r.symbol == first]
+    prefix = sorted(
+        (r for r in hits if r.symbol.startswith(first) and r.symbol != first),
+        key=lambda r: (r.symbol, r.exchange),
+    )
+    rest = [r for r in hits if not r.symbol.startswith(first)]
+    return (exact + prefix + rest)[:500]
+
+
+async def timed_searches(run: Any, rounds: int) -> list[float]:
+    samples = []
+    for query, filters in QUERIES:
+        await run(query, filters)  # warm
+    for _ in range(rounds):
+        for query, filters in QUERIES:
+            t = time.perf_counter()
+            await run(query, filters)
+            samples.append(time.perf_counter() - t)
+    return samples
 
 
 async def bench_db(label: str, url: str, rows: list[Instrument]) -> None:
@@ -116,36 +151,38 @@ async def bench_db(label: str, url: str, rows: list[Instrument]) -> None:
             )
         loads.append(time.perf_counter() - t)
     print(f"{label}: load {N} instruments: first {loads[0]:.2f} s, replace {loads[1]:.2f} s")
+    cache = InstrumentCache("bench")
+    t = time.perf_counter()
     async with maker() as session:
-        repo = InstrumentRepository(session, "bench")
-        for q in QUERIES:
-            await repo.search(q)
-        samples = []
-        for _ in range(10):
-            for q in QUERIES:
-                t = time.perf_counter()
-                await repo.search(q)
-                samples.append(time.perf_counter() - t)
+        await InstrumentRepository(session, "bench").all()
+    read = time.perf_counter() - t
+    t = time.perf_counter()
+    await cache.load(maker)
+    print(
+        f"{label}: warm the cache: {time.perf_counter() - t:.2f} s "
+        f"(read {read:.2f} s, then build indexes in a thread)"
+    )
+    async with maker() as session:
+
+        async def warm(query: str, filters: dict[str, Any]) -> None:
+            await search_instruments(session, "bench", query, cache=cache, **filters)
+
+        async def cold(query: str, filters: dict[str, Any]) -> None:
+            await search_instruments(session, "bench", query, **filters)
+
+        samples = await timed_searches(warm, 20)
         print(
-            f"{label}: search over {N}: p50 {pct(samples, 0.5):.2f} ms, p99 {pct(samples, 0.99):.2f} ms ({len(samples)} queries)"
+            f"{label}: search (service, warm cache) over {N}: p50 {pct(samples, 0.5):.2f} ms, "
+            f"p99 {pct(samples, 0.99):.2f} ms, max {max(samples) * 1000:.2f} ms "
+            f"({len(samples)} queries)"
         )
-        base = []
-        for q in QUERIES[:3]:
-            t = time.perf_counter()
-            await session.execute(
-                text(
-                    "SELECT id FROM instruments WHERE broker='bench' AND upper(search_text) LIKE :p LIMIT 500"
-                ),
-                {"p": f"%{q.split()[0].upper()}%26%"},
-            )
-            base.append(time.perf_counter() - t)
-        print(f"{label}: baseline unindexed LIKE scan: p50 {pct(base, 0.5):.2f} ms")
-        t = time.perf_counter()
-        await repo.all()
-        print(f"{label}: read whole master for the cache: {time.perf_counter() - t:.2f} s")
+        samples = await timed_searches(cold, 1)
+        print(
+            f"{label}: search (service, cold cache: database scan) over {N}: "
+            f"p50 {pct(samples, 0.5):.2f} ms, p99 {pct(samples, 0.99):.2f} ms"
+        )
         await session.rollback()
     await engine.dispose()
-    return None
 
 
 async def bench_resolve(rows: list[Instrument]) -> None:
@@ -213,9 +250,20 @@ async def bench_ticks() -> None:
     )
 
 
+async def bench_naive(rows: list[Instrument]) -> None:
+    texts = [search_text(r) for r in rows]
+    samples = []
+    for query, _ in QUERIES[:10]:
+        t = time.perf_counter()
+        naive_search(rows, texts, query)
+        samples.append(time.perf_counter() - t)
+    print(f"baseline: naive in-memory scan over {N}: p50 {pct(samples, 0.5):.2f} ms")
+
+
 async def main() -> None:
     print(f"load average: {os.getloadavg()}")
     rows = synthetic(N)
+    await bench_naive(rows)
     await bench_resolve(rows)
     await bench_ticks()
     with tempfile.TemporaryDirectory() as tmp:

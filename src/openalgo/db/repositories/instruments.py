@@ -3,17 +3,21 @@
 Reads return domain `Instrument`s built from plain rows (no ORM identity map: a master has 100k+
 rows and is read in bulk). Writes are one operation, `replace`: delete the broker's rows for the
 given exchanges and bulk-insert the new ones, inside the caller's transaction, so a load is all or
-nothing and loading the same master twice leaves the same rows. PostgreSQL inserts with COPY;
-SQLite with one ``executemany``.
+nothing and loading the same master twice leaves the same rows. Inserts go through the driver in
+large batches (COPY on PostgreSQL, one ``executemany`` per batch on SQLite): building ORM objects or
+SQLAlchemy parameter dicts for 100k rows costs more than the database does.
 
-Search follows OpenAlgo (brokers reference C3): the query is split on whitespace, every term must
-match (case-insensitively, as a substring of symbol, broker symbol, name or token), and results
-are ranked exact symbol match first, then symbols that start with the first term, then the rest.
-Each tier is its own indexed query with a limit, so a broad query never sorts the whole master.
+`search` here is the fallback for a broker whose master is not in memory yet; the service normally
+answers from `openalgo.services.instrument_search`, which implements the same rules (brokers
+reference C3): the query is split on whitespace, every term must match (case-insensitively, as a
+substring of symbol, broker symbol, name or token; a numeric term also matches the strike), and
+results are ranked exact symbol match first, then symbols that start with the first term, then the
+rest in master order. It is a plain ``LIKE`` scan, correct on both databases and not fast.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -26,11 +30,9 @@ from sqlalchemy import (
     and_,
     delete,
     func,
-    insert,
-    literal_column,
     not_,
+    or_,
     select,
-    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,7 +43,8 @@ from openalgo.domain.enums import InstrumentType
 from openalgo.domain.instruments import Instrument
 
 SEARCH_LIMIT = 500
-INSERT_CHUNK = 5_000
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+INSERT_CHUNK = 20_000
 T = InstrumentRecord
 
 _COLUMNS = (
@@ -72,19 +75,25 @@ _COPY_COLUMNS = [
     "tick_size",
     "search_text",
 ]
+_SQLITE_INSERT = (
+    "INSERT INTO instruments (broker, exchange, symbol, broker_symbol, name, broker_exchange, "
+    "token, instrument_type, expiry, strike, lot_size, tick_size, search_text) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 Progress = Callable[[int], None]
 
 
 def search_text(instrument: Instrument) -> str:
-    """What search matches against: symbol, broker symbol, name and token, upper case."""
-    return " ".join(
-        (
-            instrument.symbol,
-            instrument.broker_symbol,
-            instrument.name,
-            instrument.token,
-        )
-    ).upper()
+    """What a search term is matched against: symbol, broker symbol, name and token, upper case.
+
+    Fields are joined with spaces and terms never contain one, so a term matches the text exactly
+    when it matches one of the fields; a field repeating an earlier one is left out.
+    """
+    parts = [instrument.symbol]
+    for value in (instrument.broker_symbol, instrument.name, instrument.token):
+        if value and value not in parts:
+            parts.append(value)
+    return " ".join(parts).upper()
 
 
 def _to_instrument(row: Sequence[Any]) -> Instrument:
@@ -111,8 +120,11 @@ def clean_decimal(value: Any) -> Decimal:
     return number.normalize()
 
 
-def _fts_phrase(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
+def numeric_term(term: str) -> Decimal | None:
+    """The strike a search term names, if it is a plain number (``24000``, ``292.5``)."""
+    if _NUMBER.fullmatch(term) is None:
+        return None
+    return Decimal(term)
 
 
 def _like_escape(term: str) -> str:
@@ -121,6 +133,18 @@ def _like_escape(term: str) -> str:
 
 def _prefix_end(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _sqlite_row(record: tuple[Any, ...]) -> tuple[Any, ...]:
+    expiry, strike, tick = record[8], record[9], record[11]
+    return (
+        *record[:8],
+        expiry.isoformat() if expiry is not None else None,
+        float(strike) if strike is not None else None,
+        record[10],
+        float(tick),
+        record[12],
+    )
 
 
 class InstrumentRepository(Repository[InstrumentRecord]):
@@ -209,19 +233,12 @@ class InstrumentRepository(Repository[InstrumentRecord]):
         return found
 
     def _term_filters(self, terms: Sequence[str]) -> list[ColumnElement[bool]]:
-        if self._dialect == "sqlite":
-            long_terms = [t for t in terms if len(t) >= 3]
-            filters: list[ColumnElement[bool]] = [
-                func.instr(T.search_text, t) > 0 for t in terms if len(t) < 3
-            ]
-            if long_terms:
-                # The trigram index needs three characters; shorter terms filter its result.
-                fts = text(
-                    "SELECT rowid FROM instruments_search WHERE instruments_search MATCH :fts"
-                ).bindparams(fts=" AND ".join(_fts_phrase(t) for t in long_terms))
-                filters.append(T.id.in_(fts.columns(literal_column("rowid"))))
-            return filters
-        return [T.search_text.like(f"%{_like_escape(t)}%", escape="\\") for t in terms]
+        filters: list[ColumnElement[bool]] = []
+        for term in terms:
+            contains = T.search_text.like(f"%{_like_escape(term)}%", escape="\\")
+            strike = numeric_term(term)
+            filters.append(contains if strike is None else or_(contains, T.strike == strike))
+        return filters
 
     async def expiries(
         self,
@@ -322,12 +339,13 @@ class InstrumentRepository(Repository[InstrumentRecord]):
         )
 
     async def _insert(self, records: list[tuple[Any, ...]], progress: Progress | None) -> None:
-        stmt = insert(T)
+        """SQLite: plain tuples through the driver, as SQLAlchemy would store them (dates as ISO
+        text, numerics as floats, which is what the column's affinity keeps anyway)."""
+        connection = await self.session.connection()
+        sql = _SQLITE_INSERT
         for start in range(0, len(records), INSERT_CHUNK):
             chunk = records[start : start + INSERT_CHUNK]
-            await self.session.execute(
-                stmt, [dict(zip(_COPY_COLUMNS, r, strict=True)) for r in chunk]
-            )
+            await connection.exec_driver_sql(sql, [_sqlite_row(r) for r in chunk])
             if progress is not None:
                 progress(len(chunk))
 
@@ -336,8 +354,8 @@ class InstrumentRepository(Repository[InstrumentRecord]):
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        for start in range(0, len(records), INSERT_CHUNK * 4):
-            chunk = records[start : start + INSERT_CHUNK * 4]
+        for start in range(0, len(records), INSERT_CHUNK):
+            chunk = records[start : start + INSERT_CHUNK]
             await driver.copy_records_to_table("instruments", records=chunk, columns=_COPY_COLUMNS)
             if progress is not None:
                 progress(len(chunk))
