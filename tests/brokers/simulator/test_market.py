@@ -52,6 +52,40 @@ async def test_deterministic_and_shared_between_listings() -> None:
     assert MARKET.price("SBIN", "NSE") == MARKET.price("SBIN", "BSE")
 
 
+async def test_answers_do_not_depend_on_the_order_of_questions() -> None:
+    """Quotes and depth keep per-session state to go fast; it must never show through."""
+    import random
+
+    symbols = [
+        ("SBIN", "NSE"),
+        ("NIFTY29DEC26FUT", "NFO"),
+        (option_symbol("NIFTY", date(2026, 12, 29), 28000, "CE"), "NFO"),
+        (option_symbol("NIFTY", date(2026, 12, 29), 29500, "PE"), "NFO"),
+    ]
+    instants = [
+        MONDAY_11 + timedelta(seconds=s)
+        for s in (-86400 * 3, -3600, -7, 0, 0.5, 1, 19, 600, 86400, 86400 * 7 + 60)
+    ]
+    forward, _, _ = build_market()
+    shuffled, _, _ = build_market()
+    expected = {
+        (sym, ex, when): (
+            forward.quote_at(sym, ex, when),
+            forward.make_tick(sym, ex, TickMode.DEPTH, when),
+        )
+        for sym, ex in symbols
+        for when in instants
+    }
+    keys = list(expected)
+    random.Random(4).shuffle(keys)
+    for sym, ex, when in keys:
+        quote = shuffled.quote_at(sym, ex, when)
+        tick = shuffled.make_tick(sym, ex, TickMode.DEPTH, when)
+        assert (quote, tick) == expected[(sym, ex, when)]
+        assert quote.low <= quote.ltp <= quote.high
+        assert shuffled.price(sym, ex, when) == quote.ltp == tick.ltp
+
+
 async def test_quote_shape_and_grid() -> None:
     quote = await MARKET.quote("RELIANCE", "NSE")
     assert quote.low <= quote.ltp <= quote.high
