@@ -77,6 +77,7 @@ class InstrumentCache:
     def __init__(self, broker: str, instruments: Iterable[Instrument] | None = None) -> None:
         self.broker = broker
         self.warm = instruments is not None
+        self.as_of: date | None = None  # the trading day of the master `load` read
         self._ix = _build(instruments or ())
 
     def __len__(self) -> int:
@@ -89,9 +90,13 @@ class InstrumentCache:
     async def load(self, sessionmaker: SessionMaker) -> int:
         """Read the broker's master from the database and swap it in; returns the row count."""
         async with sessionmaker() as session:
-            rows = await InstrumentRepository(session, self.broker).all()
+            repository = InstrumentRepository(session, self.broker)
+            master = await repository.master()
+            as_of = master.as_of if master is not None else None
+            rows = await repository.all()
             await session.rollback()
         self._ix = await asyncio.to_thread(_build, rows)
+        self.as_of = as_of
         self.warm = True
         return len(rows)
 

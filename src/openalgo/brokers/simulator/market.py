@@ -209,6 +209,22 @@ class SimulatorMarket(MarketData):
         self._valuers[key] = found
         return found
 
+    def forget_delisted(self) -> int:
+        """Drop valuation state of instruments the reloaded master no longer lists.
+
+        Subscribed ones stay: their subscribers are told by whoever owns the subscription.
+        Returns how many were dropped.
+        """
+        gone = [
+            key
+            for key, valuer in self._valuers.items()
+            if key not in self._subscriptions
+            and self.instruments.get(valuer.instrument.symbol, valuer.instrument.exchange) is None
+        ]
+        for key in gone:
+            del self._valuers[key]
+        return len(gone)
+
     def _make_valuer(self, instrument: Instrument) -> _Valuer:
         derivative = instrument.instrument_type in (
             InstrumentType.FUT,

@@ -169,6 +169,10 @@ class PriceModel:
             raise ValueError(f"{day} is not a trading day for {process.key}")
         return found
 
+    def close(self, process: Process, day: date) -> float:
+        """The close on trading day ``day`` (what its session path ends at, without building it)."""
+        return math.exp(self.log_close(process, day))
+
     # --- sessions -------------------------------------------------------------------------------
 
     def day_path(self, process: Process, day: date) -> DayPath | None:

@@ -18,6 +18,7 @@ rest in master order. It is a plain ``LIKE`` scan, correct on both databases and
 from __future__ import annotations
 
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -308,6 +309,11 @@ class InstrumentRepository(Repository[InstrumentRecord]):
         stray = {i.exchange for i in instruments} - set(targets)
         if stray:
             raise ValueError(f"rows for exchanges outside the replaced set: {sorted(stray)}")
+        if self._dialect == "postgresql":
+            # Two processes replacing the same master would otherwise both delete the old rows
+            # and then collide inserting the new ones; SQLite's writer lock already serializes.
+            key = zlib.crc32(f"instruments:{self.broker}".encode())
+            await self.session.execute(select(func.pg_advisory_xact_lock(key)))
         if targets:
             await self.session.execute(
                 delete(T).where(T.broker == self.broker, T.exchange.in_(targets))
