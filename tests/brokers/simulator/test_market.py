@@ -162,6 +162,29 @@ async def test_coarser_candles_aggregate_finer_ones() -> None:
     assert (quote.ltp, quote.high, quote.low) == (daily.close, daily.high, daily.low)
 
 
+@pytest.mark.parametrize(("symbol", "exchange"), [("SBIN", "NSE"), ("NIFTY29DEC26FUT", "NFO")])
+async def test_long_daily_history_is_cached_and_agrees_with_minutes(
+    symbol: str, exchange: str
+) -> None:
+    market, _, _ = build_market()
+    start = MONDAY_11 - timedelta(days=3 * 365)
+    daily = await market.history(symbol, exchange, "D", start, MONDAY_11)
+    assert len(daily) > 700
+    assert len(market._daily) == len(daily) - 1  # every whole session; today is in progress
+    assert await market.history(symbol, exchange, "D", start, MONDAY_11) == daily
+    # A market that has cached nothing, asked minute by minute, agrees on sampled days.
+    fresh, _, _ = build_market()
+    for bar in daily[:: len(daily) // 6]:
+        opened = datetime.fromtimestamp(bar.timestamp, IST)
+        minutes = await fresh.history(symbol, exchange, "1m", opened, opened + timedelta(hours=8))
+        assert (bar.open, bar.close) == (minutes[0].open, minutes[-1].close)
+        assert bar.high == max(c.high for c in minutes) and bar.low == min(c.low for c in minutes)
+        assert abs(bar.volume - sum(c.volume for c in minutes)) <= len(minutes)
+    # ...and so does a daily request that covers only part of the range.
+    part = await fresh.history(symbol, exchange, "D", start + timedelta(days=400), MONDAY_11)
+    assert part == daily[-len(part) :]
+
+
 async def test_daily_history_skips_weekends_and_holidays() -> None:
     bars = await MARKET.history("SBIN", "NSE", "D", datetime(2026, 11, 20, tzinfo=IST), MONDAY_11)
     days = [datetime.fromtimestamp(b.timestamp, IST).date() for b in bars]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -50,6 +51,7 @@ MAX_INTRADAY_DAYS = 366
 MAX_DAILY_DAYS = 366 * 10
 YEAR_SECONDS = 365.0 * 86400.0
 DEPTH_LEVELS = 5
+DAILY_CACHE_SIZE = 100_000  # whole-session daily candles kept (about 200 bytes each)
 _YIELD_EVERY = 500  # ticks published between yields to the event loop
 
 CAPABILITIES = Capabilities(
@@ -185,6 +187,7 @@ class SimulatorMarket(MarketData):
         self.model = model or PriceModel(self.spec, calendar, seed=seed)
         self._valuers: dict[tuple[str, str], _Valuer] = {}
         self._subscriptions: dict[tuple[str, str], _Subscription] = {}
+        self._daily: OrderedDict[tuple[str, str, date], Candle] = OrderedDict()
         self.published = 0
 
     # --- valuation ------------------------------------------------------------------------------
@@ -467,16 +470,60 @@ class SimulatorMarket(MarketData):
         day = start.astimezone(IST).date()
         last = stop.astimezone(IST).date()
         count = 0
+        lo_ts, hi_ts = start.timestamp(), stop.timestamp()
         while day <= last:
-            path = self.model.day_path(valuer.process, day)
-            day += timedelta(days=1)
-            if path is None or path.start > stop.timestamp():
-                continue
-            candles.extend(self._day_candles(valuer, path, minutes, start, stop))
             count += 1
             if count % 20 == 0:
                 await asyncio.sleep(0)  # long ranges: let other requests in between days
+            if minutes == 0:
+                # A whole past session: its daily candle never changes, so it is cached.
+                session = self.calendar.session(valuer.process.calendar, day)
+                if (
+                    session is not None
+                    and lo_ts <= session.start.timestamp()
+                    and session.end.timestamp() <= hi_ts
+                ):
+                    candles.append(self._daily_candle(valuer, day))
+                    day += timedelta(days=1)
+                    continue
+            path = self.model.day_path(valuer.process, day)
+            day += timedelta(days=1)
+            if path is None or path.start > hi_ts:
+                continue
+            candles.extend(self._day_candles(valuer, path, minutes, start, stop))
         return candles
+
+    def _daily_candle(self, valuer: _Valuer, day: date) -> Candle:
+        """The candle of a whole past session (the day's session must have ended)."""
+        inst = valuer.instrument
+        key = (inst.exchange, inst.symbol, day)
+        found = self._daily.get(key)
+        if found is not None:
+            self._daily.move_to_end(key)
+            return found
+        if valuer.kind == "spot":
+            # The path's own numbers, from its summary: no path is built.
+            summary = self.model.day_summary(valuer.process, day)
+            session = self.calendar.session(valuer.process.calendar, day)
+            assert summary is not None and session is not None
+            tick = valuer.tick
+            found = Candle(
+                timestamp=int(session.start.timestamp()),
+                open=_round_tick(summary.open, tick),
+                high=_round_tick(summary.high, tick),
+                low=_round_tick(summary.low, tick),
+                close=_round_tick(summary.close, tick),
+                volume=int(valuer.daily_volume),
+            )
+        else:
+            path = self.model.day_path(valuer.process, day)
+            assert path is not None
+            whole = datetime.fromtimestamp(path.start, IST), datetime.fromtimestamp(path.end, IST)
+            (found,) = self._day_candles(valuer, path, 0, *whole)
+        self._daily[key] = found
+        if len(self._daily) > DAILY_CACHE_SIZE:
+            self._daily.popitem(last=False)
+        return found
 
     def _day_candles(
         self, valuer: _Valuer, path: DayPath, minutes: int, start: datetime, stop: datetime
