@@ -46,6 +46,7 @@ from openalgo.domain.instruments import Instrument
 SEARCH_LIMIT = 500
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 INSERT_CHUNK = 20_000
+LOAD_CACHE_KIB = 64 * 1024  # SQLite page cache while loading a master
 T = InstrumentRecord
 
 _COLUMNS = (
@@ -314,15 +315,22 @@ class InstrumentRepository(Repository[InstrumentRecord]):
             # and then collide inserting the new ones; SQLite's writer lock already serializes.
             key = zlib.crc32(f"instruments:{self.broker}".encode())
             await self.session.execute(select(func.pg_advisory_xact_lock(key)))
-        if targets:
-            await self.session.execute(
-                delete(T).where(T.broker == self.broker, T.exchange.in_(targets))
-            )
         records = [self._record(i) for i in instruments]
         if self._dialect == "postgresql":
+            await self._delete(targets)
             await self._copy(records, progress)
         else:
-            await self._insert(records, progress)
+            # 100k rows touch more index pages than SQLite's default 2 MB page cache holds;
+            # without room for them the load spends most of its time re-reading pages.
+            connection = await self.session.connection()
+            before = await connection.exec_driver_sql("PRAGMA cache_size")
+            previous = int(before.scalar_one())
+            await connection.exec_driver_sql(f"PRAGMA cache_size = {-LOAD_CACHE_KIB}")
+            try:
+                await self._delete(targets)
+                await self._insert(records, progress)
+            finally:
+                await connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
         counts = Counter(i.exchange for i in instruments)
         await self._record_master(as_of=as_of, source=source)
         return {exchange: counts.get(exchange, 0) for exchange in targets}
@@ -343,6 +351,12 @@ class InstrumentRepository(Repository[InstrumentRecord]):
             i.tick_size,
             search_text(i),
         )
+
+    async def _delete(self, exchanges: list[str]) -> None:
+        if exchanges:
+            await self.session.execute(
+                delete(T).where(T.broker == self.broker, T.exchange.in_(exchanges))
+            )
 
     async def _insert(self, records: list[tuple[Any, ...]], progress: Progress | None) -> None:
         """SQLite: plain tuples through the driver, as SQLAlchemy would store them (dates as ISO
