@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -103,14 +104,14 @@ def _to_instrument(row: Sequence[Any]) -> Instrument:
         symbol=row[0],
         exchange=row[1],
         name=row[2],
-        instrument_type=InstrumentType(row[3]),
+        instrument_type=_TYPES[row[3]],
         token=row[4],
         broker_symbol=row[5],
         broker_exchange=row[6],
         lot_size=row[7],
-        tick_size=clean_decimal(row[8]),
+        tick_size=_clean(row[8]),
         expiry=row[9],
-        strike=clean_decimal(row[10]) if row[10] is not None else None,
+        strike=_clean(row[10]) if row[10] is not None else None,
     )
 
 
@@ -120,6 +121,11 @@ def clean_decimal(value: Any) -> Decimal:
     if number == number.to_integral_value():
         return number.quantize(Decimal(1))
     return number.normalize()
+
+
+# Reading a whole master converts the same few tick sizes and strikes over and over.
+_clean = lru_cache(maxsize=65_536)(clean_decimal)
+_TYPES = {t.value: t for t in InstrumentType}
 
 
 def numeric_term(term: str) -> Decimal | None:
