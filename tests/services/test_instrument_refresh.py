@@ -163,3 +163,13 @@ async def test_a_failed_refresh_is_retried(
         assert task.done() is False
     finally:
         task.cancel()
+
+
+def test_refresh_time_setting() -> None:
+    from openalgo.errors import ConfigError
+    from openalgo.settings import load_settings
+
+    assert make_settings(Path("."), master_refresh_time="07:30").master_refresh_time == time(7, 30)
+    assert make_settings(Path(".")).master_refresh_time == time(8, 0)
+    with pytest.raises(ConfigError, match="master_refresh_time|MASTER_REFRESH_TIME"):
+        load_settings(master_refresh_time="25:00", secret_key="s" * 40, pepper="p" * 40)
