@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openalgo.db.repositories.instruments import InstrumentRepository, numeric_term, search_text
+from openalgo.db.repositories.instruments import (
+    InstrumentRepository,
+    numeric_term,
+    prefix_end,
+    search_text,
+)
 from openalgo.domain.calendar import MarketCalendar
 from openalgo.domain.enums import InstrumentType
 from openalgo.domain.instruments import Instrument
@@ -111,6 +116,10 @@ QUERIES = [
     "S_IN",
     "NIFTY ZZZ",
     "JAN27",
+    "\U0010ffff",
+    "S\U0010ffff\U0010ffff",
+    "straße",
+    "é",
 ]
 
 
@@ -252,7 +261,16 @@ async def test_service_rejects_bad_input(session: AsyncSession) -> None:
         await search_instruments(session, "simulator", "  ", cache=warm)
     with pytest.raises(BadRequest, match="exchange"):
         await search_instruments(session, "simulator", "SBIN", exchange="NASDAQ", cache=warm)
+    for maybe in (warm, None):
+        with pytest.raises(BadRequest, match="NUL"):
+            await search_instruments(session, "simulator", "SB\x00IN", cache=maybe)
     assert len(await search_instruments(session, "simulator", "E", cache=warm, limit=10_000)) <= 500
+
+
+def test_prefix_end() -> None:
+    assert prefix_end("SBI") == "SBJ"
+    assert prefix_end("A\U0010ffff") == "B"
+    assert prefix_end("\U0010ffff") is None
 
 
 def test_strike_of_numeric_terms() -> None:

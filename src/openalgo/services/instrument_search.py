@@ -35,7 +35,12 @@ from decimal import Decimal
 from itertools import compress, islice, repeat, tee
 from operator import contains, not_
 
-from openalgo.db.repositories.instruments import SEARCH_LIMIT, numeric_term, search_text
+from openalgo.db.repositories.instruments import (
+    SEARCH_LIMIT,
+    numeric_term,
+    prefix_end,
+    search_text,
+)
 from openalgo.domain.enums import InstrumentType
 from openalgo.domain.instruments import Instrument
 
@@ -137,7 +142,7 @@ class SearchIndex:
             if (exchange is None or p.exchange == exchange) and (kinds is None or p.kind in kinds)
         ]
         first = terms[0].text
-        upper = first[:-1] + chr(ord(first[-1]) + 1)
+        upper = prefix_end(first)
         exact: list[int] = []
         prefixed: list[Iterable[int]] = []
         rest: list[Iterable[int]] = []
@@ -151,7 +156,7 @@ class SearchIndex:
             if driver is not None and not driver:
                 continue  # some term has a trigram this part never contains
             lo = bisect_left(part.symbols, first)
-            hi = bisect_left(part.symbols, upper, lo)
+            hi = bisect_left(part.symbols, upper, lo) if upper is not None else len(part.symbols)
             if lo < hi and part.symbols[lo] == first:
                 exact.extend(self._matching(part.symbol_ids[lo : lo + 1], terms[1:]))
                 lo += 1

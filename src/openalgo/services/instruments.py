@@ -129,6 +129,8 @@ async def search_instruments(
     """
     if not query or not query.strip():
         raise BadRequest("Query parameter is required and cannot be empty")
+    if "\x00" in query:
+        raise BadRequest("Query must not contain NUL characters")
     exch = parse_exchange(exchange).value if exchange else None
     limit = min(limit, SEARCH_LIMIT)
     if cache is not None and cache.warm and cache.broker == broker:

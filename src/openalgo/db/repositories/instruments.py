@@ -139,8 +139,13 @@ def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _prefix_end(prefix: str) -> str:
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+def prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (``None``: there is none,
+    the prefix is all U+10FFFF)."""
+    for end in range(len(prefix), 0, -1):
+        if ord(prefix[end - 1]) < 0x10FFFF:
+            return prefix[: end - 1] + chr(ord(prefix[end - 1]) + 1)
+    return None
 
 
 def _sqlite_row(record: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -219,7 +224,8 @@ class InstrumentRepository(Repository[InstrumentRecord]):
         if instrument_types is not None:
             scope.append(T.instrument_type.in_([t.value for t in instrument_types]))
         matches = self._term_filters(terms)
-        prefix = and_(T.symbol >= first, T.symbol < _prefix_end(first))
+        end = prefix_end(first)
+        prefix = and_(T.symbol >= first, T.symbol < end) if end is not None else T.symbol >= first
 
         found: list[Instrument] = []
         tiers: list[tuple[ColumnElement[bool], Any]] = [
