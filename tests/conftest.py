@@ -47,6 +47,9 @@ def make_settings(tmp: Path, database_url: str | None = None, **overrides: Any) 
         "database_url": database_url,
         "secret_key": TEST_SECRET,
         "pepper": TEST_PEPPER,
+        # Background writers would wait on the write lock a rolled-back test transaction holds;
+        # tests of the background work turn them on, on a database of their own.
+        "background_tasks": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -8,7 +8,7 @@ keeps ``search_text`` for the rare query that arrives before the cache is warm, 
 ``LIKE`` scan.
 
 Revision ID: 5c1e0b7d2f93
-Revises: a7928378572a
+Revises: 243266f8fb6b
 Create Date: 2026-11-29 01:00:00.000000+00:00
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "5c1e0b7d2f93"
-down_revision: str | Sequence[str] | None = "a7928378572a"
+down_revision: str | Sequence[str] | None = "243266f8fb6b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

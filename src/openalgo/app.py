@@ -10,24 +10,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 
 from openalgo import __version__
-from openalgo.api import health, pages
+from openalgo.api import health, metrics, pages
 from openalgo.api.errors import install_error_handlers
+from openalgo.api.middleware.body_limit import BodyLimitMiddleware
+from openalgo.api.middleware.monitoring import MonitoringMiddleware
+from openalgo.api.middleware.paths import TrailingSlashMiddleware
+from openalgo.api.v1 import build_router as build_v1_router
+from openalgo.api.v1.endpoints import TAG_DESCRIPTIONS
+from openalgo.background import start_background, stop_background
 from openalgo.db.engine import create_engine, reader
 from openalgo.db.session import create_sessionmaker
 from openalgo.runtime import Runtime
+from openalgo.services.monitoring import TrafficMonitor
+from openalgo.services.order_journal import OrderJournal
 from openalgo.settings import Settings, load_settings
 
 log = logging.getLogger("openalgo.app")
 
 OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness probes."},
+    *({"name": tag.value, "description": text} for tag, text in TAG_DESCRIPTIONS.items()),
 ]
 
 
@@ -39,17 +49,29 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        app.state.runtime = Runtime(
+        sessionmaker = create_sessionmaker(engine)
+        read_sessionmaker = create_sessionmaker(reader(engine))
+        app.state.runtime = runtime = Runtime(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
-            read_sessionmaker=create_sessionmaker(reader(engine)),
+            sessionmaker=sessionmaker,
+            read_sessionmaker=read_sessionmaker,
+            journal=OrderJournal(
+                sessionmaker,
+                ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+                lease=timedelta(seconds=settings.idempotency_lease_seconds),
+            ),
+            monitor=TrafficMonitor(
+                sessionmaker, retention=timedelta(days=settings.monitoring_retention_days)
+            ),
         )
-        market_task = await start_market(app.state.runtime)
+        market_task = await start_market(runtime)
+        background = start_background(runtime)
         log.info("openalgo %s started (database %s)", __version__, engine.url.render_as_string())
         try:
             yield
         finally:
+            await stop_background(runtime, background)
             market_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await market_task
@@ -69,6 +91,11 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(build_v1_router())
+    app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MonitoringMiddleware)
+    app.include_router(metrics.router)
     return app
 
 
@@ -105,17 +132,16 @@ async def start_market(runtime: Runtime) -> asyncio.Task[None]:
         at=settings.master_refresh_time,
         seed=settings.sim_seed,
         market=runtime.simulator,
+        write=settings.background_tasks,
     )
-    return asyncio.create_task(
-        _run_together(runtime.simulator.run(), refresh.run()), name="simulator"
-    )
+    return asyncio.create_task(_run_together(runtime.simulator.run, refresh.run), name="simulator")
 
 
-async def _run_together(*loops: Coroutine[Any, Any, None]) -> None:
+async def _run_together(*loops: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Background loops as one task: cancelling it cancels them all."""
     async with asyncio.TaskGroup() as group:
         for loop in loops:
-            group.create_task(loop)
+            group.create_task(loop())
 
 
 def _first_line(exc: BaseException) -> str:

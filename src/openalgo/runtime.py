@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from openalgo.domain.calendar import MarketCalendar
     from openalgo.domain.clock import Clock
     from openalgo.services.instrument_cache import InstrumentCache
+    from openalgo.services.monitoring import TrafficMonitor
+    from openalgo.services.order_journal import OrderJournal
 
 
 @dataclass
@@ -32,3 +34,6 @@ class Runtime:
     calendar: MarketCalendar = field(default=None)  # type: ignore[assignment]
     clock: Clock = field(default=None)  # type: ignore[assignment]
     simulator: SimulatorMarket = field(default=None)  # type: ignore[assignment]
+    # Idempotency keys and the order log; request and order-latency records (issue 6).
+    journal: OrderJournal = field(default=None)  # type: ignore[assignment]
+    monitor: TrafficMonitor = field(default=None)  # type: ignore[assignment]

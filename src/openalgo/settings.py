@@ -79,6 +79,22 @@ class Settings(BaseSettings):
     # (OpenAlgo's MASTER_CONTRACT_CUTOFF_TIME).
     master_refresh_time: time = time(8, 0)
 
+    # REST API (issue 6): request bodies above this many bytes get a 413.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # How long an Idempotency-Key is remembered, and how long a request holding one may run
+    # before a repeat is told it never completed.
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    idempotency_lease_seconds: int = Field(default=120, ge=1)
+    # Order-log intents with no outcome after this long are marked "unknown" (a server stopped).
+    order_intent_timeout_seconds: int = Field(default=300, ge=1)
+    # Monitoring: buffered request/latency records are written every N seconds and kept N days.
+    monitoring_flush_seconds: float = Field(default=2.0, gt=0)
+    monitoring_retention_days: int = Field(default=30, ge=1)
+    metrics_enabled: bool = True
+    # Periodic upkeep (monitoring writes, order-journal cleanup). Off only in tests that hold the
+    # database's write lock, or on workers where another process does it.
+    background_tasks: bool = True
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

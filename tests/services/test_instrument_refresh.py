@@ -134,14 +134,26 @@ async def test_a_running_server_gets_each_new_days_master(fresh: AsyncEngine) ->
 
 async def test_a_second_worker_reloads_what_the_first_refreshed(fresh: AsyncEngine) -> None:
     clock = ManualClock(ist(TUE, 12))
-    one, two = InstrumentCache("simulator"), InstrumentCache("simulator")
+    one, two, three = (InstrumentCache("simulator") for _ in range(3))
     assert await refresher(fresh, clock, one).refresh() is not None
     await two.load(create_sessionmaker(fresh))
-    clock.set(ist(WED, 8, 30))
-    assert await refresher(fresh, clock, one).refresh() is not None
-    assert two.as_of == TUE
-    assert await refresher(fresh, clock, two).refresh() is None  # rows already today's
-    assert two.as_of == WED and len(two) == len(one)
+    await three.load(create_sessionmaker(fresh))
+    # Worker three does not write: at the cut-off it finds yesterday's rows and keeps looking.
+    reading = asyncio.create_task(refresher(fresh, clock, three, write=False).run())
+    try:
+        await settle()
+        clock.set(ist(WED, 8, 30))
+        await settle()
+        assert three.as_of == TUE and await stored_as_of(fresh) == TUE
+        assert await refresher(fresh, clock, one).refresh() is not None
+        assert two.as_of == TUE
+        assert await refresher(fresh, clock, two).refresh() is None  # rows already today's
+        assert two.as_of == WED and len(two) == len(one)
+        clock.advance(RETRY_SECONDS)
+        await eventually(lambda: three.as_of == WED)
+        assert len(three) == len(one)
+    finally:
+        reading.cancel()
 
 
 async def test_a_failed_refresh_is_retried(

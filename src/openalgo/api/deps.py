@@ -46,7 +46,17 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def _runtime(conn: HTTPConnection) -> Runtime:
+    # async on purpose: FastAPI runs a plain-def dependency in its thread pool, a thread hop per
+    # request for an attribute read.
+    return get_runtime(conn)
+
+
+async def _settings(conn: HTTPConnection) -> Settings:
+    return get_settings(conn)
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -8,7 +8,9 @@ database in one transaction, and reloads the in-memory cache, which swaps its in
 assignment: a request sees the old master or the new one, never a mix.
 
 Several workers may share one PostgreSQL database: each runs this task, the first replaces the rows
-and the others find today's master already there and only reload their caches.
+and the others find today's master already there and only reload their caches. A worker that must
+not write (``OPENALGO_BACKGROUND_TASKS=false``: another process does the upkeep) only reloads, and
+keeps looking every few minutes until the writer has put the new day's master in.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class SimulatorMasterRefresh:
         at: time = time(8, 0),
         seed: int = 0,
         market: SimulatorMarket | None = None,
+        write: bool = True,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.read_sessionmaker = read_sessionmaker
@@ -63,6 +66,7 @@ class SimulatorMasterRefresh:
         self.at = at
         self.seed = seed
         self.market = market
+        self.write = write
         # The master is generated on the real exchange calendar even when the simulated market
         # is kept open around the clock, so it matches what `openalgo instruments load` builds.
         self.calendar = MarketCalendar.bundled()
@@ -74,12 +78,14 @@ class SimulatorMasterRefresh:
         """Make today's master current in the database and in the cache.
 
         Returns the load summary when this call rebuilt the rows (``None`` when they were
-        already today's, for instance loaded by another worker).
+        already today's, for instance loaded by another worker, or when this one does not write).
         """
         today = self.today()
-        summary = await ensure_simulator_master(
-            self.sessionmaker, self.calendar, today, seed=self.seed
-        )
+        summary = None
+        if self.write:
+            summary = await ensure_simulator_master(
+                self.sessionmaker, self.calendar, today, seed=self.seed
+            )
         if summary is not None:
             log.info("instrument master refreshed for %s: %s", today.isoformat(), summary.line())
         if summary is not None or self.cache.as_of != today:
@@ -96,10 +102,11 @@ class SimulatorMasterRefresh:
             while True:
                 try:
                     await self.refresh()
-                    break
                 except Exception:  # a database hiccup must not end the daily refresh
                     log.exception("instrument master refresh failed; retrying")
-                    await self.clock.sleep(RETRY_SECONDS)
+                if self.cache.as_of == self.today():
+                    break
+                await self.clock.sleep(RETRY_SECONDS)
 
     async def _sleep_until(self, due: datetime) -> None:
         while (remaining := (due - self.clock.now()).total_seconds()) > 0:

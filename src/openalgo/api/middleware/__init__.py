@@ -1,0 +1,1 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware): WebSockets and streaming pass through untouched."""

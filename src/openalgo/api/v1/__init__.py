@@ -1,0 +1,15 @@
+"""The OpenAlgo-compatible REST API under ``/api/v1``.
+
+`build_router()` gathers the area routers (orders, account, market data, ...) into one; each area
+module declares its routes with `routing.route` from the endpoint table in `endpoints`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def build_router() -> APIRouter:
+    """Every `/api/v1` route. Area routers are added here as they are written."""
+    router = APIRouter()
+    return router
