@@ -84,6 +84,37 @@ _SQLITE_INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 Progress = Callable[[int], None]
+# PostgreSQL replace of a master the broker already holds (see `_replace_postgresql`).
+_PG_SCRATCH = (
+    "CREATE TEMP TABLE instruments_load ON COMMIT DROP AS "
+    "SELECT broker, exchange, symbol, broker_symbol, name, broker_exchange, token, "
+    "instrument_type, expiry, strike, lot_size, tick_size, search_text, 0 AS position "
+    "FROM instruments WITH NO DATA"
+)
+_PG_DELETE_CHANGED = """
+DELETE FROM instruments AS i
+WHERE i.broker = $1 AND i.exchange = ANY($2::varchar[])
+  AND NOT EXISTS (
+    SELECT 1 FROM instruments_load AS t
+    WHERE t.exchange = i.exchange AND t.symbol = i.symbol
+      AND t.broker_symbol = i.broker_symbol AND t.name = i.name
+      AND t.broker_exchange = i.broker_exchange AND t.token = i.token
+      AND t.instrument_type = i.instrument_type
+      AND t.expiry IS NOT DISTINCT FROM i.expiry AND t.strike IS NOT DISTINCT FROM i.strike
+      AND t.lot_size = i.lot_size AND t.tick_size = i.tick_size
+      AND t.search_text = i.search_text)
+"""
+_PG_INSERT_NEW = """
+INSERT INTO instruments (broker, exchange, symbol, broker_symbol, name, broker_exchange, token,
+                         instrument_type, expiry, strike, lot_size, tick_size, search_text)
+SELECT broker, exchange, symbol, broker_symbol, name, broker_exchange, token,
+       instrument_type, expiry, strike, lot_size, tick_size, search_text
+FROM instruments_load AS t
+WHERE NOT EXISTS (
+    SELECT 1 FROM instruments AS i
+    WHERE i.broker = $1 AND i.exchange = t.exchange AND i.symbol = t.symbol)
+ORDER BY t.position
+"""
 
 
 def search_text(instrument: Instrument) -> str:
@@ -329,8 +360,7 @@ class InstrumentRepository(Repository[InstrumentRecord]):
             await self.session.execute(select(func.pg_advisory_xact_lock(key)))
         records = [self._record(i) for i in instruments]
         if self._dialect == "postgresql":
-            await self._delete(targets)
-            await self._copy(records, progress)
+            await self._replace_postgresql(targets, records, progress)
         else:
             # 100k rows touch more index pages than SQLite's default 2 MB page cache holds;
             # without room for them the load spends most of its time re-reading pages.
@@ -381,14 +411,62 @@ class InstrumentRepository(Repository[InstrumentRecord]):
             if progress is not None:
                 progress(len(chunk))
 
-    async def _copy(self, records: list[tuple[Any, ...]], progress: Progress | None) -> None:
+    async def _replace_postgresql(
+        self, targets: list[str], records: list[tuple[Any, ...]], progress: Progress | None
+    ) -> None:
+        """COPY straight in when the broker holds none of these rows; otherwise COPY into a
+        scratch table and touch only what changed.
+
+        A daily master differs from yesterday's in a few contracts; deleting and re-inserting the
+        other 100k rows would cost seconds and leave as many dead index entries behind for every
+        load until vacuum catches up. Rows that did not change keep their ids; new ones are
+        appended in the order given.
+        """
+        held = (
+            await self.session.scalar(
+                select(func.count())
+                .select_from(T)
+                .where(T.broker == self.broker, T.exchange.in_(targets))
+            )
+            if targets
+            else 0
+        )
+        if not held:
+            await self._copy("instruments", _COPY_COLUMNS, records, progress)
+            return
+        # The statements above began the session's transaction, so the scratch table (ON COMMIT
+        # DROP) lives in it rather than in an autocommitted statement of the raw connection.
+        driver = await self._driver()
+        await driver.execute("DROP TABLE IF EXISTS instruments_load")
+        await driver.execute(_PG_SCRATCH)
+        numbered = [(*record, position) for position, record in enumerate(records)]
+        await self._copy("instruments_load", [*_COPY_COLUMNS, "position"], numbered, progress)
+        # Indexed and analyzed, so no plan can compare every old row with every new one (right
+        # after a bulk load the planner's row counts for ``instruments`` are stale).
+        await driver.execute("CREATE INDEX ON instruments_load (exchange, symbol)")
+        await driver.execute("ANALYZE instruments_load")
+        await driver.execute(_PG_DELETE_CHANGED, self.broker, targets)
+        await driver.execute(_PG_INSERT_NEW, self.broker)
+        await driver.execute("DROP TABLE instruments_load")
+
+    async def _driver(self) -> Any:
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
+        return driver
+
+    async def _copy(
+        self,
+        table: str,
+        columns: list[str],
+        records: list[tuple[Any, ...]],
+        progress: Progress | None,
+    ) -> None:
+        driver = await self._driver()
         for start in range(0, len(records), INSERT_CHUNK):
             chunk = records[start : start + INSERT_CHUNK]
-            await driver.copy_records_to_table("instruments", records=chunk, columns=_COPY_COLUMNS)
+            await driver.copy_records_to_table(table, records=chunk, columns=columns)
             if progress is not None:
                 progress(len(chunk))
 
