@@ -45,6 +45,9 @@ from openalgo.domain.enums import InstrumentType
 from openalgo.domain.instruments import Instrument
 
 GRAM = 3
+NARROW_ABOVE = 128  # candidates worth an intersection to cut down
+NARROW_RATIO = 8  # ...with a list at most this many times longer
+NARROW_MAX = 8192  # and no longer than this: a broad query stops early without narrowing
 
 
 def _canonical(value: Decimal) -> str:
@@ -200,15 +203,35 @@ class SearchIndex:
         return heapq.merge(*streams, key=key)
 
     def _driver(self, part: _Part, terms: Sequence[_Term]) -> array[int] | None:
-        """The shortest list of rows that can match every term (``None``: no term is indexable;
-        empty: no row can match)."""
-        best: array[int] | None = None
+        """A short ascending list of rows that can match every term (``None``: no term is
+        indexable; empty: no row can match).
+
+        Each indexable term offers the list of its rarest trigram; the shortest is taken, and
+        when it is still long, narrowed by intersecting it with another term's (a set
+        intersection runs in C, testing texts candidate by candidate does not). Two trigrams of
+        one term are not intersected: they mostly list the same rows. Long lists are left alone:
+        those queries match plenty and stop early.
+        """
+        lists: list[array[int]] = []
         for term in terms:
             candidates = self._candidates(part, term)
-            if candidates is not None and (best is None or len(candidates) < len(best)):
-                best = candidates
-                if not best:
-                    break
+            if candidates is None:
+                continue
+            if not candidates:
+                return candidates
+            lists.append(candidates)
+        if not lists:
+            return None
+        lists.sort(key=len)
+        best = lists[0]
+        for other in lists[1:3]:
+            if (
+                len(best) <= NARROW_ABOVE
+                or len(other) > NARROW_RATIO * len(best)
+                or len(other) > NARROW_MAX
+            ):
+                break
+            best = array("i", sorted(set(best).intersection(other)))
         return best
 
     @staticmethod
