@@ -9,7 +9,6 @@ from sqlalchemy import Connection
 
 from openalgo.db.engine import create_engine
 from openalgo.db.models import Base
-from openalgo.db.unmanaged import include_name
 from openalgo.settings import Settings
 
 config = context.config
@@ -22,7 +21,6 @@ def _configure_and_run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

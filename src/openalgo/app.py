@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -148,6 +149,7 @@ async def start_market(runtime: Runtime) -> asyncio.Task[None]:
     from openalgo.domain.calendar import MarketCalendar
     from openalgo.services.instrument_cache import InstrumentCache
     from openalgo.services.instrument_loading import SIMULATOR
+    from openalgo.services.instrument_refresh import SimulatorMasterRefresh
 
     settings = runtime.settings
     runtime.calendar = MarketCalendar.bundled(always_open=settings.market_always_open)
@@ -164,7 +166,24 @@ async def start_market(runtime: Runtime) -> asyncio.Task[None]:
         ticks_per_second=settings.sim_ticks_per_second,
         seed=settings.sim_seed,
     )
-    return asyncio.create_task(runtime.simulator.run(), name="simulator-ticks")
+    refresh = SimulatorMasterRefresh(
+        sessionmaker=runtime.sessionmaker,
+        read_sessionmaker=runtime.read_sessionmaker,
+        cache=runtime.instruments,
+        clock=runtime.clock,
+        at=settings.master_refresh_time,
+        seed=settings.sim_seed,
+        market=runtime.simulator,
+        write=settings.background_tasks,
+    )
+    return asyncio.create_task(_run_together(runtime.simulator.run, refresh.run), name="simulator")
+
+
+async def _run_together(*loops: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Background loops as one task: cancelling it cancels them all."""
+    async with asyncio.TaskGroup() as group:
+        for loop in loops:
+            group.create_task(loop())
 
 
 class TickFanout:

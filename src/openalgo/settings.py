@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     market_always_open: bool = False
     sim_ticks_per_second: float = Field(default=2.0, gt=0, le=100)
     sim_seed: int = 0
+    # IST time after which a running server rebuilds the simulator's master for the new day
+    # (OpenAlgo's MASTER_CONTRACT_CUTOFF_TIME).
+    master_refresh_time: time = time(8, 0)
 
     # REST API (issue 6): request bodies above this many bytes get a 413.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

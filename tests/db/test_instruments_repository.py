@@ -157,3 +157,43 @@ async def test_all_and_delete(repo: InstrumentRepository) -> None:
     assert await repo.delete_all() == len(sample())
     assert await repo.all() == []
     assert await repo.master() is None
+
+
+async def test_replace_applies_changes_and_keeps_unchanged_rows(
+    repo: InstrumentRepository, session: AsyncSession
+) -> None:
+    from dataclasses import replace as changed
+
+    from sqlalchemy import select
+
+    from openalgo.db.models.instrument import InstrumentRecord as T
+
+    async def row_id(symbol: str, exchange: str) -> int | None:
+        found = await session.scalar(
+            select(T.id).where(T.broker == "simulator", T.symbol == symbol, T.exchange == exchange)
+        )
+        return int(found) if found is not None else None
+
+    rows = sample()
+    kept = await row_id("SBIN", "NSE")
+    relisted = [
+        changed(r, lot_size=65) if r.symbol == "NIFTY29DEC26FUT" else r
+        for r in rows
+        if r.symbol != "SBICARD"
+    ] + [equity("TCS"), future("TCS", DEC, lot=175)]
+    counts = await repo.replace(relisted, as_of=TODAY, source="day 2")
+    assert counts == {"BSE": 1, "NFO": 3 + 9 * 2 + 3 * 2 + 1 + 1, "NSE": 3, "NSE_INDEX": 2}
+    assert await repo.resolve("SBICARD", "NSE") is None
+    fut = await repo.resolve("NIFTY29DEC26FUT", "NFO")
+    assert fut is not None and fut.lot_size == 65
+    tcs = await repo.resolve("TCS29DEC26FUT", "NFO")
+    assert tcs is not None and tcs.lot_size == 175
+    assert sorted(await repo.all(), key=lambda i: (i.exchange, i.symbol)) == sorted(
+        relisted, key=lambda i: (i.exchange, i.symbol)
+    )
+    assert [r.symbol for r in await repo.search("TCS")] == ["TCS", "TCS29DEC26FUT"]
+    if session.get_bind().dialect.name == "postgresql":
+        assert await row_id("SBIN", "NSE") == kept  # untouched rows are not rewritten
+    # Replacing with the very same rows again changes nothing.
+    assert await repo.replace(relisted, as_of=TODAY, source="again") == counts
+    assert len(await repo.all()) == len(relisted)

@@ -120,13 +120,23 @@ async def search_instruments(
     exchange: str | None = None,
     instrument_types: Sequence[InstrumentType] | None = None,
     limit: int = SEARCH_LIMIT,
+    cache: InstrumentCache | None = None,
 ) -> list[Instrument]:
-    """``/search``: AND of whitespace terms, ranked exact > prefix > contains, at most 500 rows."""
+    """``/search``: AND of whitespace terms, ranked exact > prefix > contains, at most 500 rows.
+
+    Served from ``cache`` when it holds ``broker``'s master (a few milliseconds over 100k rows);
+    from the database otherwise (a scan, hundreds of milliseconds on a big master).
+    """
     if not query or not query.strip():
         raise BadRequest("Query parameter is required and cannot be empty")
+    if "\x00" in query:
+        raise BadRequest("Query must not contain NUL characters")
     exch = parse_exchange(exchange).value if exchange else None
+    limit = min(limit, SEARCH_LIMIT)
+    if cache is not None and cache.warm and cache.broker == broker:
+        return cache.search(query, exchange=exch, instrument_types=instrument_types, limit=limit)
     return await InstrumentRepository(session, broker).search(
-        query, exchange=exch, instrument_types=instrument_types, limit=min(limit, SEARCH_LIMIT)
+        query, exchange=exch, instrument_types=instrument_types, limit=limit
     )
 
 

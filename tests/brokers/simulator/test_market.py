@@ -52,6 +52,40 @@ async def test_deterministic_and_shared_between_listings() -> None:
     assert MARKET.price("SBIN", "NSE") == MARKET.price("SBIN", "BSE")
 
 
+async def test_answers_do_not_depend_on_the_order_of_questions() -> None:
+    """Quotes and depth keep per-session state to go fast; it must never show through."""
+    import random
+
+    symbols = [
+        ("SBIN", "NSE"),
+        ("NIFTY29DEC26FUT", "NFO"),
+        (option_symbol("NIFTY", date(2026, 12, 29), 28000, "CE"), "NFO"),
+        (option_symbol("NIFTY", date(2026, 12, 29), 29500, "PE"), "NFO"),
+    ]
+    instants = [
+        MONDAY_11 + timedelta(seconds=s)
+        for s in (-86400 * 3, -3600, -7, 0, 0.5, 1, 19, 600, 86400, 86400 * 7 + 60)
+    ]
+    forward, _, _ = build_market()
+    shuffled, _, _ = build_market()
+    expected = {
+        (sym, ex, when): (
+            forward.quote_at(sym, ex, when),
+            forward.make_tick(sym, ex, TickMode.DEPTH, when),
+        )
+        for sym, ex in symbols
+        for when in instants
+    }
+    keys = list(expected)
+    random.Random(4).shuffle(keys)
+    for sym, ex, when in keys:
+        quote = shuffled.quote_at(sym, ex, when)
+        tick = shuffled.make_tick(sym, ex, TickMode.DEPTH, when)
+        assert (quote, tick) == expected[(sym, ex, when)]
+        assert quote.low <= quote.ltp <= quote.high
+        assert shuffled.price(sym, ex, when) == quote.ltp == tick.ltp
+
+
 async def test_quote_shape_and_grid() -> None:
     quote = await MARKET.quote("RELIANCE", "NSE")
     assert quote.low <= quote.ltp <= quote.high
@@ -126,6 +160,29 @@ async def test_coarser_candles_aggregate_finer_ones() -> None:
     assert daily.high == max(c.high for c in minute) and daily.close == minute[-1].close
     quote = MARKET.quote_at("INFY", "NSE", day + timedelta(hours=20))
     assert (quote.ltp, quote.high, quote.low) == (daily.close, daily.high, daily.low)
+
+
+@pytest.mark.parametrize(("symbol", "exchange"), [("SBIN", "NSE"), ("NIFTY29DEC26FUT", "NFO")])
+async def test_long_daily_history_is_cached_and_agrees_with_minutes(
+    symbol: str, exchange: str
+) -> None:
+    market, _, _ = build_market()
+    start = MONDAY_11 - timedelta(days=3 * 365)
+    daily = await market.history(symbol, exchange, "D", start, MONDAY_11)
+    assert len(daily) > 700
+    assert len(market._daily) == len(daily) - 1  # every whole session; today is in progress
+    assert await market.history(symbol, exchange, "D", start, MONDAY_11) == daily
+    # A market that has cached nothing, asked minute by minute, agrees on sampled days.
+    fresh, _, _ = build_market()
+    for bar in daily[:: len(daily) // 6]:
+        opened = datetime.fromtimestamp(bar.timestamp, IST)
+        minutes = await fresh.history(symbol, exchange, "1m", opened, opened + timedelta(hours=8))
+        assert (bar.open, bar.close) == (minutes[0].open, minutes[-1].close)
+        assert bar.high == max(c.high for c in minutes) and bar.low == min(c.low for c in minutes)
+        assert abs(bar.volume - sum(c.volume for c in minutes)) <= len(minutes)
+    # ...and so does a daily request that covers only part of the range.
+    part = await fresh.history(symbol, exchange, "D", start + timedelta(days=400), MONDAY_11)
+    assert part == daily[-len(part) :]
 
 
 async def test_daily_history_skips_weekends_and_holidays() -> None:

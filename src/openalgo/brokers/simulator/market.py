@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from openalgo.brokers.base import Capabilities, MarketData
@@ -50,6 +51,7 @@ MAX_INTRADAY_DAYS = 366
 MAX_DAILY_DAYS = 366 * 10
 YEAR_SECONDS = 365.0 * 86400.0
 DEPTH_LEVELS = 5
+DAILY_CACHE_SIZE = 100_000  # whole-session daily candles kept (about 200 bytes each)
 _YIELD_EVERY = 500  # ticks published between yields to the event loop
 
 CAPABILITIES = Capabilities(
@@ -74,6 +76,51 @@ def _round_tick(value: float, tick: float) -> float:
     return max(round(round(value / tick) * tick, 4), tick)
 
 
+_MASK = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """SplitMix64's finaliser: a cheap, well-spread hash of an integer (depth noise per second)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+@dataclass(slots=True)
+class _Day:
+    """One instrument's view of one session, kept while its quotes and ticks stay in it.
+
+    What is fixed for the session (open, close, previous close, open interest) is computed once;
+    the instrument's prices at the pair of path vertices around "now", and its extremes so far,
+    only when the clock crosses a vertex (every 15 s or so), not on every tick. For options that is
+    the difference between a few Black-Scholes evaluations per tick and one every few dozen ticks.
+    """
+
+    path: DayPath
+    open: float
+    close: float
+    prev_close: float
+    oi: int
+    open_r: float  # on the tick grid
+    prev_close_r: float
+    index: int = -1  # the vertex the fields below describe
+    t0: float = 0.0
+    t1: float = 0.0
+    v0: float = 0.0
+    v1: float = 0.0
+    high: float = 0.0  # extremes of the underlying up to the vertex, valued at the vertex
+    low: float = 0.0
+
+    def price(self, when: float) -> float:
+        """Linear between the two vertices (call `SimulatorMarket._segment` first)."""
+        if when >= self.path.end:
+            return self.close
+        if self.t1 > self.t0:
+            return self.v0 + (self.v1 - self.v0) * (when - self.t0) / (self.t1 - self.t0)
+        return self.v0
+
+
 @dataclass(slots=True)
 class _Valuer:
     """How one instrument's price follows its series."""
@@ -88,6 +135,8 @@ class _Valuer:
     vol: float = 0.0
     option: Literal["CE", "PE"] = "CE"
     daily_volume: float = 0.0
+    day: _Day | None = None
+    noise: int = 0  # seeds the depth book's quantities
 
     def at(self, spot: float, when: float) -> float:
         if self.kind == "spot":
@@ -104,10 +153,11 @@ class _Valuer:
 class _Subscription:
     valuer: _Valuer
     modes: dict[TickMode, int] = field(default_factory=dict)
+    mode: TickMode = TickMode.LTP  # the richest mode subscribed, kept by (un)subscribe
 
-    @property
-    def mode(self) -> TickMode:
-        return max(self.modes, key=lambda m: m.level)
+    def update(self) -> None:
+        if self.modes:
+            self.mode = max(self.modes, key=lambda m: m.level)
 
 
 class SimulatorMarket(MarketData):
@@ -137,6 +187,7 @@ class SimulatorMarket(MarketData):
         self.model = model or PriceModel(self.spec, calendar, seed=seed)
         self._valuers: dict[tuple[str, str], _Valuer] = {}
         self._subscriptions: dict[tuple[str, str], _Subscription] = {}
+        self._daily: OrderedDict[tuple[str, str, date], Candle] = OrderedDict()
         self.published = 0
 
     # --- valuation ------------------------------------------------------------------------------
@@ -157,8 +208,25 @@ class SimulatorMarket(MarketData):
             return found
         instrument = self._instrument(symbol, exchange)
         found = self._make_valuer(instrument)
+        found.noise = seed_of(self.model.seed, instrument.exchange, instrument.symbol)
         self._valuers[key] = found
         return found
+
+    def forget_delisted(self) -> int:
+        """Drop valuation state of instruments the reloaded master no longer lists.
+
+        Subscribed ones stay: their subscribers are told by whoever owns the subscription.
+        Returns how many were dropped.
+        """
+        gone = [
+            key
+            for key, valuer in self._valuers.items()
+            if key not in self._subscriptions
+            and self.instruments.get(valuer.instrument.symbol, valuer.instrument.exchange) is None
+        ]
+        for key in gone:
+            del self._valuers[key]
+        return len(gone)
 
     def _make_valuer(self, instrument: Instrument) -> _Valuer:
         derivative = instrument.instrument_type in (
@@ -215,10 +283,62 @@ class SimulatorMarket(MarketData):
         """The last traded price at ``when`` (default: now), on the tick grid."""
         valuer = self.valuer(symbol, exchange)
         when = when or self.clock.now()
-        path = self._path(valuer, when)
+        return self._ltp(valuer, self._path(valuer, when), when.timestamp())
+
+    def _ltp(self, valuer: _Valuer, path: DayPath | None, now: float) -> float:
         if path is None:
-            return _round_tick(valuer.at(valuer.process.price, when.timestamp()), valuer.tick)
-        return _round_tick(self._value(valuer, path, when.timestamp()), valuer.tick)
+            return _round_tick(valuer.at(valuer.process.price, now), valuer.tick)
+        day = self._day(valuer, path)
+        self._segment(valuer, day, path.index_at(now))
+        return _round_tick(day.price(now), valuer.tick)
+
+    def _day(self, valuer: _Valuer, path: DayPath) -> _Day:
+        day = valuer.day
+        if day is not None and day.path.day == path.day:
+            return day
+        if valuer.kind == "spot":
+            open_, close = path.open, path.close
+            oi = 0
+        else:
+            open_, close = valuer.at(path.open, path.start), valuer.at(path.close, path.end)
+            share = seed_of(valuer.instrument.symbol, path.day) % 400
+            oi = int(valuer.daily_volume * (0.8 + share / 1000))
+        previous = self.model.previous_path(valuer.process, path)
+        prev_close = valuer.at(previous.close, previous.end) if previous else open_
+        tick = valuer.tick
+        day = _Day(
+            path,
+            open_,
+            close,
+            prev_close,
+            oi,
+            _round_tick(open_, tick),
+            _round_tick(prev_close, tick),
+        )
+        valuer.day = day
+        return day
+
+    def _segment(self, valuer: _Valuer, day: _Day, i: int) -> None:
+        """Point ``day`` at vertex ``i``: prices at it and the next one, extremes up to it."""
+        if day.index == i:
+            return
+        path = day.path
+        t0 = path.times[i]
+        last = i + 1 >= len(path.times)
+        t1 = t0 if last else path.times[i + 1]
+        if valuer.kind == "spot":
+            v0 = path.values[i]
+            v1 = v0 if last else path.values[i + 1]
+            high, low = path.prefix_high[i], path.prefix_low[i]
+        else:
+            v0 = valuer.at(path.values[i], t0)
+            v1 = v0 if last else valuer.at(path.values[i + 1], t1)
+            # Derived prices are monotone in the underlying: its extremes so far bound them.
+            a = valuer.at(path.prefix_high[i], t0)
+            b = valuer.at(path.prefix_low[i], t0)
+            high, low = (a, b) if a >= b else (b, a)
+        day.index, day.t0, day.t1, day.v0, day.v1 = i, t0, t1, v0, v1
+        day.high, day.low = high, low
 
     def _value(self, valuer: _Valuer, path: DayPath, when: float) -> float:
         if valuer.kind == "spot":
@@ -240,54 +360,40 @@ class SimulatorMarket(MarketData):
 
     def quote_at(self, symbol: str, exchange: str, when: datetime) -> Quote:
         valuer = self.valuer(symbol, exchange)
-        return self._quote(valuer, when)
+        return self._quote(valuer, self._path(valuer, when), when.timestamp())
 
-    def _quote(self, valuer: _Valuer, when: datetime) -> Quote:
+    def _quote(self, valuer: _Valuer, path: DayPath | None, now: float) -> Quote:
         tick = valuer.tick
-        now = when.timestamp()
-        path = self._path(valuer, when)
         if path is None:
             price = _round_tick(valuer.at(valuer.process.price, now), tick)
             return Quote(
                 price, price, price, price, price, 0, price, price, timestamp_ms=int(now * 1000)
             )
+        day = self._day(valuer, path)
         at = min(now, path.end)
-        ltp = self._value(valuer, path, at)
-        i = path.index_at(at)
+        self._segment(valuer, day, path.index_at(at))
+        ltp = day.price(at)
         if valuer.kind == "spot":
-            high, low = max(path.prefix_high[i], ltp), min(path.prefix_low[i], ltp)
-            open_ = path.open
+            high = day.high if day.high > ltp else ltp
+            low = day.low if day.low < ltp else ltp
         else:
-            # Derived prices are monotone in the underlying: its extremes so far bound them.
-            a = valuer.at(path.prefix_high[i], at)
-            b = valuer.at(path.prefix_low[i], at)
-            open_ = valuer.at(path.open, path.start)
-            high, low = max(a, b, ltp, open_), min(a, b, ltp, open_)
-        previous = self.model.previous_path(valuer.process, path)
-        prev_close = valuer.at(previous.close, previous.end) if previous else open_
+            high, low = max(day.high, ltp, day.open), min(day.low, ltp, day.open)
         volume = int(valuer.daily_volume * path.volume_fraction(at))
         ltp_r = _round_tick(ltp, tick)
         spread = tick if valuer.kind != "option" or ltp_r > 20 * tick else 2 * tick
         bid = max(_round_tick(ltp_r - spread / 2 - tick / 2, tick), tick)
         ask = _round_tick(bid + spread, tick)
-        oi = 0
-        if valuer.kind != "spot":
-            oi = int(
-                valuer.daily_volume
-                * (0.8 + (seed_of(valuer.instrument.symbol, path.day) % 400) / 1000)
-            )
-        avg = (open_ + high + low + ltp) / 4.0
         return Quote(
             ltp=ltp_r,
-            open=_round_tick(open_, tick),
+            open=day.open_r,
             high=_round_tick(high, tick),
             low=_round_tick(low, tick),
-            prev_close=_round_tick(prev_close, tick),
+            prev_close=day.prev_close_r,
             volume=volume,
             bid=bid,
             ask=ask,
-            oi=oi,
-            average_price=round(avg, 2),
+            oi=day.oi,
+            average_price=round((day.open + high + low + ltp) / 4.0, 2),
             last_quantity=max(valuer.instrument.lot_size, 1) * (1 + int(now) % 5),
             total_buy_quantity=volume // 7,
             total_sell_quantity=volume // 8,
@@ -295,11 +401,11 @@ class SimulatorMarket(MarketData):
         )
 
     def _depth(
-        self, valuer: _Valuer, quote: Quote, when: datetime
+        self, valuer: _Valuer, quote: Quote, now: float
     ) -> tuple[tuple[DepthLevel, ...], tuple[DepthLevel, ...]]:
         tick = valuer.tick
         lot = max(valuer.instrument.lot_size, 1)
-        noise = seed_of(valuer.instrument.symbol, int(when.timestamp()))
+        noise = _mix(valuer.noise + int(now))
         bids = []
         asks = []
         for level in range(DEPTH_LEVELS):
@@ -327,9 +433,10 @@ class SimulatorMarket(MarketData):
         return out
 
     async def depth(self, symbol: str, exchange: str) -> Depth:
-        now = self.clock.now()
+        when = self.clock.now()
         valuer = self.valuer(symbol, exchange)
-        quote = self._quote(valuer, now)
+        now = when.timestamp()
+        quote = self._quote(valuer, self._path(valuer, when), now)
         bids, asks = self._depth(valuer, quote, now)
         return Depth(quote=quote, bids=bids, asks=asks)
 
@@ -363,16 +470,60 @@ class SimulatorMarket(MarketData):
         day = start.astimezone(IST).date()
         last = stop.astimezone(IST).date()
         count = 0
+        lo_ts, hi_ts = start.timestamp(), stop.timestamp()
         while day <= last:
-            path = self.model.day_path(valuer.process, day)
-            day += timedelta(days=1)
-            if path is None or path.start > stop.timestamp():
-                continue
-            candles.extend(self._day_candles(valuer, path, minutes, start, stop))
             count += 1
             if count % 20 == 0:
                 await asyncio.sleep(0)  # long ranges: let other requests in between days
+            if minutes == 0:
+                # A whole past session: its daily candle never changes, so it is cached.
+                session = self.calendar.session(valuer.process.calendar, day)
+                if (
+                    session is not None
+                    and lo_ts <= session.start.timestamp()
+                    and session.end.timestamp() <= hi_ts
+                ):
+                    candles.append(self._daily_candle(valuer, day))
+                    day += timedelta(days=1)
+                    continue
+            path = self.model.day_path(valuer.process, day)
+            day += timedelta(days=1)
+            if path is None or path.start > hi_ts:
+                continue
+            candles.extend(self._day_candles(valuer, path, minutes, start, stop))
         return candles
+
+    def _daily_candle(self, valuer: _Valuer, day: date) -> Candle:
+        """The candle of a whole past session (the day's session must have ended)."""
+        inst = valuer.instrument
+        key = (inst.exchange, inst.symbol, day)
+        found = self._daily.get(key)
+        if found is not None:
+            self._daily.move_to_end(key)
+            return found
+        if valuer.kind == "spot":
+            # The path's own numbers, from its summary: no path is built.
+            summary = self.model.day_summary(valuer.process, day)
+            session = self.calendar.session(valuer.process.calendar, day)
+            assert summary is not None and session is not None
+            tick = valuer.tick
+            found = Candle(
+                timestamp=int(session.start.timestamp()),
+                open=_round_tick(summary.open, tick),
+                high=_round_tick(summary.high, tick),
+                low=_round_tick(summary.low, tick),
+                close=_round_tick(summary.close, tick),
+                volume=int(valuer.daily_volume),
+            )
+        else:
+            path = self.model.day_path(valuer.process, day)
+            assert path is not None
+            whole = datetime.fromtimestamp(path.start, IST), datetime.fromtimestamp(path.end, IST)
+            (found,) = self._day_candles(valuer, path, 0, *whole)
+        self._daily[key] = found
+        if len(self._daily) > DAILY_CACHE_SIZE:
+            self._daily.popitem(last=False)
+        return found
 
     def _day_candles(
         self, valuer: _Valuer, path: DayPath, minutes: int, start: datetime, stop: datetime
@@ -418,6 +569,7 @@ class SimulatorMarket(MarketData):
         valuer = self.valuer(symbol, exchange)
         sub = self._subscriptions.setdefault((exchange, symbol), _Subscription(valuer))
         sub.modes[mode] = sub.modes.get(mode, 0) + 1
+        sub.update()
 
     def unsubscribe(self, symbol: str, exchange: str, mode: TickMode = TickMode.LTP) -> None:
         sub = self._subscriptions.get((exchange, symbol))
@@ -428,30 +580,26 @@ class SimulatorMarket(MarketData):
             del sub.modes[mode]
         if not sub.modes:
             del self._subscriptions[(exchange, symbol)]
+        else:
+            sub.update()
 
     @property
     def subscriptions(self) -> dict[tuple[str, str], TickMode]:
         return {key: sub.mode for key, sub in self._subscriptions.items()}
 
     def make_tick(self, symbol: str, exchange: str, mode: TickMode, when: datetime) -> Tick:
-        return self._tick(self.valuer(symbol, exchange), mode, when)
+        valuer = self.valuer(symbol, exchange)
+        return self._tick(valuer, mode, self._path(valuer, when), when.timestamp())
 
-    def _tick(self, valuer: _Valuer, mode: TickMode, when: datetime) -> Tick:
+    def _tick(self, valuer: _Valuer, mode: TickMode, path: DayPath | None, now: float) -> Tick:
         inst = valuer.instrument
-        ms = int(when.timestamp() * 1000)
+        ms = int(now * 1000)
         if mode is TickMode.LTP:
-            return Tick(
-                inst.exchange,
-                inst.symbol,
-                mode,
-                self.price(inst.symbol, inst.exchange, when),
-                ms,
-                ms,
-            )
-        quote = self._quote(valuer, when)
+            return Tick(inst.exchange, inst.symbol, mode, self._ltp(valuer, path, now), ms, ms)
+        quote = self._quote(valuer, path, now)
         if mode is TickMode.QUOTE:
             return Tick(inst.exchange, inst.symbol, mode, quote.ltp, ms, ms, quote=quote)
-        bids, asks = self._depth(valuer, quote, when)
+        bids, asks = self._depth(valuer, quote, now)
         return Tick(inst.exchange, inst.symbol, mode, quote.ltp, ms, ms, quote, bids, asks)
 
     async def publish_due(self, when: datetime) -> int:
@@ -460,15 +608,35 @@ class SimulatorMarket(MarketData):
         if sink is None:
             return 0
         sent = 0
-        open_cache: dict[str, bool] = {}
+        now = when.timestamp()
+        is_open: dict[str, bool] = {}
+        # The session each price series is in, looked up once per series and round.
+        sessions: dict[Exchange, date | None] = {}
         for sub in list(self._subscriptions.values()):
-            exchange = sub.valuer.instrument.exchange
-            is_open = open_cache.get(exchange)
-            if is_open is None:
-                is_open = open_cache[exchange] = self.calendar.is_open(exchange, when)
-            if not is_open or not sub.modes:
+            valuer = sub.valuer
+            exchange = valuer.instrument.exchange
+            open_now = is_open.get(exchange)
+            if open_now is None:
+                open_now = is_open[exchange] = self.calendar.is_open(exchange, when)
+            if not open_now or not sub.modes:
                 continue
-            sink.publish(self._tick(sub.valuer, sub.mode, when))
+            process = valuer.process
+            if process.calendar in sessions:
+                day = sessions[process.calendar]
+            else:
+                session = self.calendar.last_session(process.calendar, when)
+                day = sessions[process.calendar] = (
+                    session.start.astimezone(IST).date() if session is not None else None
+                )
+            path: DayPath | None = None
+            if day is not None:
+                cached = valuer.day
+                path = (
+                    cached.path
+                    if cached is not None and cached.path.day == day
+                    else self.model.day_path(process, day)
+                )
+            sink.publish(self._tick(valuer, sub.mode, path, now))
             sent += 1
             if sent % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)

@@ -27,8 +27,7 @@ def _reference_level(model: PriceModel, key: str, today: date) -> float:
     process = model.process(key)
     assert process is not None, key
     previous = model.calendar.previous_trading_day(process.calendar, today)
-    path = model.day_path(process, previous)
-    return path.close if path is not None else process.price
+    return model.close(process, previous)
 
 
 def _centre(level: float, step: Decimal) -> Decimal:

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from hashlib import blake2b
+from itertools import accumulate
 
 from openalgo.brokers.simulator.spec import Process, SimulatorSpec
 from openalgo.domain.calendar import MarketCalendar, Session
@@ -37,6 +38,7 @@ from openalgo.domain.clock import IST
 DRIFT = 0.06  # annual
 GAP_FRACTION = 0.2  # overnight gap, as a fraction of a day's volatility
 WICK_FRACTION = 0.8  # a minute's high/low beyond open/close, as a fraction of its volatility
+SUMMARY_CACHE_SIZE = 200_000  # sessions (about 60 bytes each): 10 years of 80 series
 
 
 def seed_of(*parts: object) -> int:
@@ -91,6 +93,16 @@ class DayPath:
         return lo + (hi - lo) * frac
 
 
+@dataclass(frozen=True, slots=True)
+class DaySummary:
+    """A whole session of one series: what a daily candle needs."""
+
+    open: float
+    high: float
+    low: float
+    close: float
+
+
 class PriceModel:
     def __init__(
         self,
@@ -105,6 +117,7 @@ class PriceModel:
         self.seed = seed
         self._year = 365.0 if calendar.always_open else 252.0
         self._paths: OrderedDict[tuple[str, date], DayPath | None] = OrderedDict()
+        self._summaries: OrderedDict[tuple[str, date], DaySummary] = OrderedDict()
         self._cache_size = cache_size
         # per series: trading day -> log close, plus the walked frontier
         self._closes: dict[str, dict[date, float]] = {}
@@ -169,6 +182,10 @@ class PriceModel:
             raise ValueError(f"{day} is not a trading day for {process.key}")
         return found
 
+    def close(self, process: Process, day: date) -> float:
+        """The close on trading day ``day`` (what its session path ends at, without building it)."""
+        return math.exp(self.log_close(process, day))
+
     # --- sessions -------------------------------------------------------------------------------
 
     def day_path(self, process: Process, day: date) -> DayPath | None:
@@ -183,57 +200,109 @@ class PriceModel:
             self._paths.popitem(last=False)
         return path
 
-    def _build(self, process: Process, session: Session) -> DayPath:
+    def day_summary(self, process: Process, day: date) -> DaySummary | None:
+        """Open, high, low and close of a session, exactly those of its path, without building
+        the path when it is not cached (a long daily history would otherwise build thousands)."""
+        key = (process.key, day)
+        found = self._summaries.get(key)
+        if found is not None:
+            self._summaries.move_to_end(key)
+            return found
+        cached = self._paths.get(key)
+        if cached is not None:
+            found = DaySummary(
+                cached.open, cached.prefix_high[-1], cached.prefix_low[-1], cached.close
+            )
+        else:
+            session = self.calendar.session(process.calendar, day)
+            if session is None:
+                return None
+            found = self._summarize(process, session)
+        self._summaries[key] = found
+        if len(self._summaries) > SUMMARY_CACHE_SIZE:
+            self._summaries.popitem(last=False)
+        return found
+
+    def _bridge(
+        self, process: Process, session: Session
+    ) -> tuple[list[float], random.Random, float]:
+        """The minute-boundary points of a session and the generator that draws its minutes.
+
+        `_build` and `_summarize` both start here and then draw the same bits per minute, so a
+        summary is exactly the extremes of the path.
+        """
         day = session.start.astimezone(IST).date()
         close = self.log_close(process, day)
         step = self._step(process, day)
         rng = random.Random(seed_of(self.seed, process.key, day.isoformat(), "i"))  # noqa: S311
         vol_day = process.vol / math.sqrt(self._year)
         open_ = close - step + GAP_FRACTION * vol_day * rng.gauss(0.0, 1.0)
-        seconds = session.seconds
-        minutes = max(1, math.ceil(seconds / 60))
+        minutes = max(1, math.ceil(session.seconds / 60))
         sig = vol_day / math.sqrt(minutes)
-        walk = [0.0]
-        total = 0.0
-        for _ in range(minutes):
-            total += rng.gauss(0.0, 1.0)
-            walk.append(total)
+        gauss = rng.gauss
+        walk = list(accumulate((gauss(0.0, 1.0) for _ in range(minutes)), initial=0.0))
+        total = walk[-1]
         drift = close - open_
+        exp = math.exp
         points = [
-            math.exp(open_ + drift * i / minutes + sig * (walk[i] - total * i / minutes))
+            exp(open_ + drift * i / minutes + sig * (walk[i] - total * i / minutes))
             for i in range(minutes + 1)
         ]
+        return points, rng, WICK_FRACTION * sig
+
+    def _summarize(self, process: Process, session: Session) -> DaySummary:
+        points, rng, wick = self._bridge(process, session)
+        getrandbits = rng.getrandbits
+        high, low = -math.inf, math.inf
+        # The path's extremes are its minutes' wicks: each minute's high is above its open and
+        # close, so the last close cannot exceed the last high either.
+        for m in range(len(points) - 1):
+            o, c = points[m], points[m + 1]
+            bits = getrandbits(64)
+            up = (o if o >= c else c) * (1.0 + wick * (bits & 0xFFFF) / 65536.0)
+            down = (o if o <= c else c) * (1.0 - wick * ((bits >> 16) & 0xFFFF) / 65536.0)
+            if up > high:
+                high = up
+            if down < low:
+                low = down
+        return DaySummary(points[0], high, low, points[-1])
+
+    def _build(self, process: Process, session: Session) -> DayPath:
+        day = session.start.astimezone(IST).date()
+        points, rng, wick = self._bridge(process, session)
+        seconds = session.seconds
+        minutes = len(points) - 1
         start = session.start.timestamp()
         times = array("d")
         values = array("d")
         weights = array("d", [0.0])
-        wick = WICK_FRACTION * sig
+        getrandbits = rng.getrandbits
+        weight = 0.0
+        # One pass per minute; this loop is most of what a day of history costs.
         for m in range(minutes):
             o, c = points[m], points[m + 1]
-            bits = rng.getrandbits(64)
-            high = max(o, c) * (1.0 + wick * (bits & 0xFFFF) / 65536.0)
-            low = min(o, c) * (1.0 - wick * ((bits >> 16) & 0xFFFF) / 65536.0)
+            bits = getrandbits(64)
+            high = (o if o >= c else c) * (1.0 + wick * (bits & 0xFFFF) / 65536.0)
+            low = (o if o <= c else c) * (1.0 - wick * ((bits >> 16) & 0xFFFF) / 65536.0)
             first = start + 60.0 * m
-            span = min(60.0, seconds - 60.0 * m)
+            span = 60.0 if seconds - 60.0 * m >= 60.0 else seconds - 60.0 * m
             u1 = 0.10 + 0.35 * ((bits >> 32) & 0xFFF) / 4096.0
             u2 = 0.55 + 0.35 * ((bits >> 44) & 0xFFF) / 4096.0
-            x1, x2 = (high, low) if bits >> 63 else (low, high)
             times.extend((first, first + u1 * span, first + u2 * span))
-            values.extend((o, x1, x2))
+            if bits >> 63:
+                values.extend((o, high, low))
+            else:
+                values.extend((o, low, high))
             x = (m + 0.5) / minutes
             shape = 1.0 + 3.0 * (2.0 * x - 1.0) ** 2  # busier at the open and the close
-            weights.append(weights[-1] + shape * (0.5 + ((bits >> 56) & 0x7F) / 127.0) * span)
+            weight = weight + shape * (0.5 + ((bits >> 56) & 0x7F) / 127.0) * span
+            weights.append(weight)
         times.append(start + seconds)
         values.append(points[-1])
         total_weight = weights[-1] or 1.0
-        cum = array("d", (w / total_weight for w in weights))
-        prefix_high = array("d")
-        prefix_low = array("d")
-        hi, lo = -math.inf, math.inf
-        for v in values:
-            hi, lo = max(hi, v), min(lo, v)
-            prefix_high.append(hi)
-            prefix_low.append(lo)
+        cum = array("d", [w / total_weight for w in weights])
+        prefix_high = array("d", accumulate(values, max))
+        prefix_low = array("d", accumulate(values, min))
         return DayPath(day, start, start + seconds, times, values, cum, prefix_high, prefix_low)
 
     def last_path(self, process: Process, when: datetime) -> DayPath | None:
