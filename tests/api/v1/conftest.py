@@ -25,3 +25,25 @@ async def api(contract_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=contract_app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
+
+
+from tests.support.appfixtures import fresh_database, live, start_app, template_database  # noqa: E402
+from tests.support.trading import (  # noqa: E402
+    start_trading_app,
+    trader,
+    trading_database,
+    trading_live,
+    trading_template,
+)
+
+__all__ = [
+    "fresh_database",
+    "live",
+    "start_app",
+    "start_trading_app",
+    "template_database",
+    "trader",
+    "trading_database",
+    "trading_live",
+    "trading_template",
+]
