@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 
 from openalgo.brokers.base import BrokerConfigError, Capabilities, MarketData
 from openalgo.brokers.simulator.market import MAX_DAILY_DAYS, MAX_INTRADAY_DAYS
@@ -20,7 +20,7 @@ from openalgo.domain.clock import IST
 from openalgo.domain.enums import Exchange
 from openalgo.domain.instruments import Instrument
 from openalgo.domain.market import Candle, Depth, DepthLevel, Quote
-from openalgo.errors import BadRequest, NotFound, OpenAlgoError, ValidationFailed
+from openalgo.errors import NotFound, OpenAlgoError, ValidationFailed
 from openalgo.runtime import Runtime
 from openalgo.security.apikeys import ApiPrincipal
 from openalgo.services.instrument_cache import InstrumentCache
@@ -211,7 +211,21 @@ async def history(
             "this server stores no candles; use source api"
         )
     first, last = day_window(start, end)
-    return await market.history(symbol, exchange, interval, first, last)
+    candles = await market.history(symbol, exchange, interval, first, last)
+    return [daily_stamp(c) for c in candles] if interval in DAILY_INTERVALS else candles
+
+
+def daily_stamp(candle: Candle) -> Candle:
+    """Stamp a daily (or longer) candle as OpenAlgo does: 00:00 UTC of its IST date.
+
+    The SDK reads daily stamps as UTC without converting them to IST (intraday ones it converts),
+    so a stamp must show the IST date when read as UTC. A session open such as 09:15 IST does, but
+    a session starting at midnight IST (the simulator's always-open market) is the previous
+    evening in UTC.
+    """
+    day = datetime.fromtimestamp(candle.timestamp, IST).date()
+    midnight = int(datetime.combine(day, time(0, 0), UTC).timestamp())
+    return candle if candle.timestamp == midnight else replace(candle, timestamp=midnight)
 
 
 def interval_buckets(intervals: Sequence[str]) -> dict[str, list[str]]:
@@ -284,7 +298,6 @@ def candles_as_text(candles: Sequence[Candle], *, exchange: str, symbol: str, in
 __all__ = [
     "DepthBook",
     "QuoteResult",
-    "BadRequest",
     "candles_as_text",
     "day_window",
     "depth",
