@@ -173,8 +173,24 @@ def check_interval(capabilities: Capabilities, venue: str, interval: str, *, fie
         raise field_error(field, f"{interval} is not offered by {venue}; use one of: {allowed}")
 
 
+# Days one intraday request may span, per interval: the limits Zerodha's API sets per call, which
+# traders know. A year of 1m candles is half a million rows when the simulated market never closes
+# (seconds of CPU and tens of megabytes of JSON); ask for it in pieces instead.
+INTRADAY_SPAN_DAYS: dict[str, int] = {
+    "1m": 60,
+    "3m": 100,
+    "5m": 100,
+    "10m": 100,
+    "15m": 200,
+    "30m": 200,
+    "1h": 400,
+}
+
+
 def max_span_days(interval: str) -> int:
-    return MAX_DAILY_DAYS if interval in DAILY_INTERVALS else MAX_INTRADAY_DAYS
+    if interval in DAILY_INTERVALS:
+        return MAX_DAILY_DAYS
+    return min(INTRADAY_SPAN_DAYS.get(interval, MAX_INTRADAY_DAYS), MAX_INTRADAY_DAYS)
 
 
 async def history(
@@ -193,8 +209,8 @@ async def history(
 ) -> list[Candle]:
     """Candles of whole IST days ``start``..``end`` (a candle in progress is partial).
 
-    The interval must be one the venue offers (`/intervals`) and the range at most a year of
-    intraday or ten years of daily candles per request.
+    The interval must be one the venue offers (`/intervals`) and the range at most
+    `max_span_days` long.
     """
     require_symbol(cache, symbol, exchange, field=symbol_field)
     check_interval(market.capabilities, market.name, interval, field=interval_field)
