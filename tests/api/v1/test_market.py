@@ -123,6 +123,14 @@ async def test_key_may_travel_in_the_header(trader: Trader) -> None:
         headers={"X-API-KEY": trader.api_key},
     )
     assert r.status_code == 200 and r.json()["data"]["ltp"] > 0
+    # With or without the trailing slash, as in OpenAlgo.
+    r = await trader.client.post(
+        "/api/v1/quotes/", json={"apikey": trader.api_key, "symbol": "SBIN", "exchange": "NSE"}
+    )
+    assert r.status_code == 200 and r.json()["data"]["ltp"] > 0
+    days = {"from": "2026-11-25", "to": "2026-11-27", "apikey": trader.api_key}
+    r = await trader.client.get("/api/v1/ticker/NSE:SBIN/", params=days)
+    assert r.status_code == 200 and len(r.json()["data"]) == 3
 
 
 # --- multiquotes --------------------------------------------------------------------------------

@@ -268,6 +268,10 @@ async def test_instruments_requests_are_validated(trader: Trader) -> None:
         headers={"X-API-KEY": trader.api_key},
     )
     assert r.status_code == 200 and r.text.splitlines()[1].startswith("SENSEX,")
+    r = await trader.client.get(
+        "/api/v1/instruments/", params={"apikey": trader.api_key, "exchange": "BSE_INDEX"}
+    )
+    assert r.status_code == 200 and r.json()["data"][0]["symbol"] == "SENSEX"
 
 
 async def test_sdk_payloads_are_served(trader: Trader) -> None:
