@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from openalgo.api.v1.schemas.symbols import InstrumentsResponse
 from tests.api.v1.test_market import refused
 from tests.api.v1.test_sdk_payloads import SDK_CALLS, SDK_INSTRUMENT_EXCHANGES
 from tests.support.trading import Trader
@@ -39,6 +40,7 @@ async def master(trader: Trader, exchange: str | None = None) -> list[dict[str, 
     assert (
         body["status"] == "success" and body["message"] == f"Found {len(body['data'])} instruments"
     )
+    InstrumentsResponse.model_validate(body)  # the documented schema, built without it
     rows: list[dict[str, Any]] = body["data"]
     return rows
 
