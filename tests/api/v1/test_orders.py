@@ -8,6 +8,7 @@ the ledger and the order log themselves.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -234,6 +235,20 @@ async def test_smart_orders_act_on_their_own_product_only(trader: Trader) -> Non
     await smart(trader, 1)  # MIS: starts from nothing
     assert await position(trader, product="CNC") == 4
     assert await position(trader) == 1
+
+
+async def test_smart_order_honours_the_price_type(trader: Trader) -> None:
+    body = await smart(trader, 5, pricetype="LIMIT", price=FAR_BELOW)
+    data = await status(trader, body["orderid"])
+    assert (data["pricetype"], data["price"], data["order_status"]) == ("LIMIT", 100, "open")
+    assert await position(trader) == 0
+
+
+async def test_concurrent_smart_orders_for_one_position_do_not_overshoot(trader: Trader) -> None:
+    bodies = await asyncio.gather(*(smart(trader, 5) for _ in range(6)))
+    assert sum("orderid" in body for body in bodies) == 1
+    assert await position(trader) == 5
+    assert await order_count(trader) == 1
 
 
 # --- baskets ------------------------------------------------------------------------------------
