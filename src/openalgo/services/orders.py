@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import partial
 from typing import Literal, Protocol, TypeVar
 
 from openalgo.api.v1.schemas.orders import (
@@ -116,7 +117,7 @@ def order_request(desk: OrderDesk, body: PlaceOrderRequest) -> OrderRequest:
 
 def smart_request(desk: OrderDesk, body: PlaceSmartOrderRequest) -> OrderRequest:
     check_symbols(desk, [("symbol", body.symbol, body.exchange.value)])
-    return _request(lambda: body.to_order_request(body.strategy))
+    return _request(partial(body.to_order_request, body.strategy))
 
 
 def basket_requests(desk: OrderDesk, body: BasketOrderRequest) -> list[OrderRequest]:
@@ -125,8 +126,8 @@ def basket_requests(desk: OrderDesk, body: BasketOrderRequest) -> list[OrderRequ
         ((f"orders.{i}.symbol", o.symbol, o.exchange.value) for i, o in enumerate(body.orders)),
     )
     return [
-        _request(lambda o=o: o.to_order_request(body.strategy), f"orders.{i}.quantity")  # type: ignore[misc]
-        for i, o in enumerate(body.orders)
+        _request(partial(item.to_order_request, body.strategy), f"orders.{i}.quantity")
+        for i, item in enumerate(body.orders)
     ]
 
 
@@ -151,7 +152,7 @@ class SplitPlan:
 
 def split_plan(desk: OrderDesk, body: SplitOrderRequest) -> SplitPlan:
     check_symbols(desk, [("symbol", body.symbol, body.exchange.value)])
-    order = _request(lambda: body.to_order_request(body.strategy))
+    order = _request(partial(body.to_order_request, body.strategy))
     return SplitPlan(order, body.splitsize, split_sizes(order.quantity, body.splitsize))
 
 
