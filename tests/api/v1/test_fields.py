@@ -151,6 +151,7 @@ async def test_empty_identifiers_are_refused(api: httpx.AsyncClient) -> None:
     assert await refused(api, "placeorder", "symbol", symbol="") == "must not be empty"
     assert await refused(api, "cancelorder", "orderid", orderid="") == "must not be empty"
     assert await refused(api, "cancelorder", "orderid", orderid=123) == "must be a string"
+    assert await refused(api, "search", "query", query="   ") == "must not be blank"
 
 
 async def test_strategy_is_optional_where_openalgos_docs_say_so(api: httpx.AsyncClient) -> None:
@@ -220,6 +221,17 @@ async def test_underlying_is_upper_cased(api: httpx.AsyncClient) -> None:
     assert (await accepted(api, "syntheticfuture", underlying="nifty"))["underlying"] == "NIFTY"
 
 
+async def test_expiry_takes_fno_exchanges_and_lower_case_instrument_types(
+    api: httpx.AsyncClient,
+) -> None:
+    assert (await refused(api, "expiry", "exchange", exchange="NSE")).startswith(
+        "must be one of: NFO, BFO"
+    )
+    assert (await refused(api, "expiry", "instrumenttype", instrumenttype="FUTURES")).startswith(
+        "must be one of:"
+    )
+
+
 async def test_gtt_enums(api: httpx.AsyncClient) -> None:
     assert (await accepted(api, "placegttorder", trigger_type="single"))["trigger_type"] == "SINGLE"
     assert await refused(api, "placegttorder", "product", product="MIS") == (
@@ -268,7 +280,31 @@ async def test_booleans_refuse_everything_else(api: httpx.AsyncClient, value: An
     assert r.json()["errors"] == {"mode": ["must be a boolean (true or false)"]}
 
 
-# --- lists ----------------------------------------------------------------------------------------
+# --- dates, lists, ranges -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["2026-13-01", "01-01-2026", "2026/01/01", "20260101", 1767225600])
+async def test_history_dates_are_strict(api: httpx.AsyncClient, bad: Any) -> None:
+    assert await refused(api, "history", "start_date", start_date=bad) == (
+        "must be a date in YYYY-MM-DD format"
+    )
+
+
+async def test_history_range_and_interval(api: httpx.AsyncClient) -> None:
+    assert await refused(
+        api, "history", "end_date", start_date="2026-02-01", end_date="2026-01-01"
+    ) == ("must not be before start_date")
+    assert (await refused(api, "history", "interval", interval="7m")).startswith("must be one of:")
+    assert await refused(api, "history", "source", source="cache") == "must be one of: 'api', 'db'"
+
+
+async def test_calendar_ranges(api: httpx.AsyncClient) -> None:
+    assert (await accepted(api, "market/holidays", year="2026"))["year"] == 2026
+    assert await refused(api, "market/holidays", "year", year=2051) == "must be at most 2050"
+    assert (await accepted(api, "market/timings", date="2026-03-10"))["date"] == "2026-03-10"
+    assert await refused(api, "market/timings", "date", date="2019-12-31") == (
+        "must be between 2020-01-01 and 2050-12-31"
+    )
 
 
 async def test_list_sizes(api: httpx.AsyncClient) -> None:
@@ -277,6 +313,7 @@ async def test_list_sizes(api: httpx.AsyncClient) -> None:
     assert await refused(api, "basketorder", "orders", orders=[item] * 101) == (
         "must have at most 100 items"
     )
+    assert await refused(api, "multiquotes", "symbols", symbols=[]) == "must not be empty"
     assert await refused(api, "margin", "positions", positions=[]) == "must not be empty"
     assert await refused(api, "optionsmultiorder", "legs", legs=[]) == "must not be empty"
     leg = body("optionsmultiorder")["legs"][0]

@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from openalgo.api.v1.endpoints import BY_NAME
-from tests.api.v1.contract import implemented
 
 K = "b" * 64
 ORDER = {
@@ -209,7 +208,7 @@ def test_the_table_covers_every_post_endpoint_the_sdk_calls() -> None:
     assert called == set(BY_NAME) - uncalled
 
 
-@pytest.mark.parametrize("call", [c for c in SDK_CALLS if SDK_CALLS[c][0] not in implemented()])
+@pytest.mark.parametrize("call", list(SDK_CALLS))
 async def test_sdk_payload_is_accepted(api: httpx.AsyncClient, call: str) -> None:
     name, payload = SDK_CALLS[call]
     r = await api.post(
@@ -218,7 +217,6 @@ async def test_sdk_payload_is_accepted(api: httpx.AsyncClient, call: str) -> Non
     assert r.status_code == 200, r.text
 
 
-@pytest.mark.skipif("instruments" in implemented(), reason="real route: test_symbols.py")
 @pytest.mark.parametrize("exchange", SDK_INSTRUMENT_EXCHANGES)
 async def test_sdk_instruments_query_is_accepted(api: httpx.AsyncClient, exchange: str) -> None:
     r = await api.get("/api/v1/instruments", params={"apikey": K, "exchange": exchange})
