@@ -10,10 +10,23 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
+import pytest
+
 from openalgo.domain.clock import IST
 from tests.api.v1.test_market import refused
 from tests.api.v1.test_sdk_payloads import SDK_CALLS
+from tests.support.appfixtures import START, LiveApp
+from tests.support.shared_trading import shared_trading_live, trader
 from tests.support.trading import Trader
+
+__all__ = ["shared_trading_live", "trader"]  # fixtures: one app per module, a user per test
+
+
+@pytest.fixture(autouse=True)
+def _at_start(shared_trading_live: LiveApp) -> None:
+    """Tests share the app (and its clock); each starts at `START`."""
+    shared_trading_live.clock.set(START)
+
 
 CLOSED_ON_HOLIDAYS = ["NSE", "BSE", "NFO", "BFO", "CDS", "BCD"]
 

@@ -12,11 +12,22 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from openalgo.domain.clock import IST
 from tests.api.v1.test_sdk_payloads import SDK_CALLS
-from tests.support.appfixtures import START, StartApp
+from tests.support.appfixtures import START, LiveApp, StartApp
+from tests.support.shared_trading import shared_trading_live, trader
 from tests.support.trading import Trader, new_trader
+
+__all__ = ["shared_trading_live", "trader"]  # fixtures: one app per module, a user per test
+
+
+@pytest.fixture(autouse=True)
+def _at_start(shared_trading_live: LiveApp) -> None:
+    """Tests share the app (and its clock); each starts at `START`."""
+    shared_trading_live.clock.set(START)
+
 
 QUOTE_KEYS = {"open", "high", "low", "ltp", "ask", "bid", "prev_close", "volume", "oi"}
 CANDLE_KEYS = {"timestamp", "open", "high", "low", "close", "volume", "oi"}

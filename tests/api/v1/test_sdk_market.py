@@ -14,9 +14,19 @@ from typing import Any
 
 import pytest
 
-from tests.support.appfixtures import served
+from tests.support.appfixtures import START, LiveApp, served
 from tests.support.sdk import run_sdk, sdk_python
+from tests.support.shared_trading import shared_trading_live, trader
 from tests.support.trading import Trader
+
+__all__ = ["shared_trading_live", "trader"]  # fixtures: one app per module, a user per test
+
+
+@pytest.fixture(autouse=True)
+def _at_start(shared_trading_live: LiveApp) -> None:
+    """Tests share the app (and its clock); each starts at `START`."""
+    shared_trading_live.clock.set(START)
+
 
 pytestmark = pytest.mark.slow
 

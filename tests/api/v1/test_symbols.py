@@ -15,11 +15,23 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from openalgo.api.v1.schemas.symbols import InstrumentsResponse
 from tests.api.v1.test_market import refused
 from tests.api.v1.test_sdk_payloads import SDK_CALLS, SDK_INSTRUMENT_EXCHANGES
-from tests.support.trading import Trader
+from tests.support.appfixtures import START, LiveApp, StartApp
+from tests.support.shared_trading import shared_trading_live, trader
+from tests.support.trading import Trader, new_trader
+
+__all__ = ["shared_trading_live", "trader"]  # fixtures: one app per module, a user per test
+
+
+@pytest.fixture(autouse=True)
+def _at_start(shared_trading_live: LiveApp) -> None:
+    """Tests share the app (and its clock); each starts at `START`."""
+    shared_trading_live.clock.set(START)
+
 
 ROW_KEYS = [
     "symbol", "brsymbol", "name", "exchange", "brexchange", "token", "expiry", "strike",
@@ -175,9 +187,11 @@ async def test_expiries_match_the_listed_contracts(trader: Trader) -> None:
     assert weekly["data"][:2] == ["01-DEC-26", "08-DEC-26"]  # Tuesdays
 
 
-async def test_expired_dates_drop_out(trader: Trader) -> None:
-    trader.live.clock.advance(timedelta(days=2))  # Wednesday 2 December: 1 December has expired
-    body = await trader.ok("expiry", symbol="NIFTY", exchange="NFO", instrumenttype="options")
+async def test_expired_dates_drop_out(start_trading_app: StartApp) -> None:
+    async with start_trading_app() as live:  # its own app: two days pass on its clock
+        trader = await new_trader(live)
+        live.clock.advance(timedelta(days=2))  # Wednesday 2 December: 1 December has expired
+        body = await trader.ok("expiry", symbol="NIFTY", exchange="NFO", instrumenttype="options")
     assert body["data"][0] == "08-DEC-26"
 
 
