@@ -185,11 +185,14 @@ INTRADAY_SPAN_DAYS: dict[str, int] = {
     "30m": 200,
     "1h": 400,
 }
+# Zerodha's daily limit too: five and a half years. Ten years of the always-open simulated market
+# take about ten seconds to draw.
+DAILY_SPAN_DAYS = 2000
 
 
 def max_span_days(interval: str) -> int:
     if interval in DAILY_INTERVALS:
-        return MAX_DAILY_DAYS
+        return min(DAILY_SPAN_DAYS, MAX_DAILY_DAYS)
     return min(INTRADAY_SPAN_DAYS.get(interval, MAX_INTRADAY_DAYS), MAX_INTRADAY_DAYS)
 
 
@@ -290,9 +293,13 @@ def parse_ticker(text: str, *, field: str = "ticker") -> tuple[str, str]:
 
 
 def ticker_start(interval: str, start: date, end: date) -> date:
-    """OpenAlgo's clamp: at most ten years of daily candles, thirty days of intraday ones."""
+    """OpenAlgo's clamp (at most ten years of daily candles, thirty days of intraday ones), and
+    never more than one `/history` request may span."""
     days = TICKER_DAILY_DAYS if interval in DAILY_INTERVALS else TICKER_INTRADAY_DAYS
-    return max(start, end - timedelta(days=days))
+    days = min(days, max_span_days(interval))
+    if (end - start).days <= days:
+        return start
+    return end - timedelta(days=days)
 
 
 def _number(value: float) -> str:

@@ -361,7 +361,7 @@ async def test_history_requests_are_validated(trader: Trader) -> None:
     assert await refused(
         trader, "history", "end_date", **base, start_date="2026-11-06", end_date="2026-11-02"
     ) == ("must not be before start_date")
-    for interval, days in (("1m", 60), ("5m", 100), ("30m", 200), ("1h", 366), ("D", 3660)):
+    for interval, days in (("1m", 60), ("5m", 100), ("30m", 200), ("1h", 366), ("D", 2000)):
         # Ranges in the future: accepted or refused by their length alone, and cheap to serve.
         span = {**base, "interval": interval, "start_date": "2026-12-01"}
         end = date(2026, 12, 1) + timedelta(days=days)
@@ -377,6 +377,11 @@ async def test_history_requests_are_validated(trader: Trader) -> None:
             "must be a date in YYYY-MM-DD format",
             "field required",
         )
+    for field in ("start_date", "end_date"):
+        for outside in ("0004-01-01", "1969-12-31", "2100-01-01", "9999-12-31"):
+            assert await refused(trader, "history", field, **{**base, **dates, field: outside}) == (
+                "must be between 1970-01-01 and 2099-12-31"
+            )
     assert await refused(trader, "history", "source", **base, **dates, source="cache") == (
         "must be one of: 'api', 'db'"
     )
@@ -486,6 +491,12 @@ async def test_ticker_requests_are_validated(trader: Trader) -> None:
         "2h is not offered by simulator; use one of: 1m, 3m, 5m, 10m, 15m, 30m, 1h, D"
     )
     assert await bad("NSE:SBIN", "adjusted", adjusted="true", **days) == "unknown field"
+    assert await bad("NSE:SBIN", "to", **{"from": "2026-11-25", "to": "9999-12-31"}) == (
+        "must be between 1970-01-01 and 2099-12-31"
+    )
+    assert await bad("NSE:SBIN", "from", **{"from": "0004-01-01", "to": "2026-11-27"}) == (
+        "must be between 1970-01-01 and 2099-12-31"
+    )
     r = await trader.client.get("/api/v1/ticker/NSE:SBIN", params=days)
     assert (r.status_code, r.json()["message"]) == (403, "Invalid openalgo apikey")
     r = await trader.client.get(
