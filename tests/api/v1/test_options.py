@@ -621,3 +621,42 @@ async def test_multiorder_in_analyzer_mode(trader: Trader) -> None:
     assert body["mode"] == "analyze" and body["results"][0]["mode"] == "analyze"
     assert len(await ledger(trader, SANDBOX).order_book()) == 1
     assert await ledger(trader).order_book() == []
+
+
+# --- odd but well-formed input --------------------------------------------------------------------
+
+LONG = "N" * 60
+ODD_INPUTS: list[tuple[str, dict[str, Any]]] = [
+    ("optionsymbol", {**SYMBOL, "underlying": f"{LONG}01DEC26FUT", "offset": "ATM",
+                      "option_type": "CE"}),
+    ("optionsymbol", {**SYMBOL, "underlying": "01DEC26", "offset": "ATM", "option_type": "CE"}),
+    ("optionsymbol", {**SYMBOL, "exchange": "CRYPTO", "offset": "ATM", "option_type": "CE"}),
+    ("optionsymbol", {**SYMBOL, "offset": "OTM50", "option_type": "PE", "strike_int": 1000000000}),
+    ("optionsymbol", {**SYMBOL, "offset": "ITM50", "option_type": "CE", "strike_int": 1}),
+    ("optionchain", {"underlying": "SBIN", "exchange": "GLOBAL_INDEX", "strike_count": 100,
+                     "with_greeks": True, "interest_rate": 100}),
+    ("optionchain", {"underlying": "NIFTY", "exchange": "BSE_INDEX"}),
+    ("optiongreeks", {"symbol": f"NIFTY{WEEKLY}27000CE", "exchange": "NFO",
+                      "forward_price": 1e12, "interest_rate": 100}),
+    ("optiongreeks", {"symbol": f"NIFTY{WEEKLY}27000PE", "exchange": "NFO",
+                      "forward_price": "0.0001", "expiry_time": "00:00"}),
+    ("optiongreeks", {"symbol": f"NIFTY{WEEKLY}27000PE", "exchange": "NFO",
+                      "underlying_exchange": "MCX"}),
+    ("optiongreeks", {"symbol": "SBIN", "exchange": "CRYPTO"}),
+    ("syntheticfuture", {"underlying": "USDINR", "exchange": "CDS", "expiry_date": "29DEC26"}),
+    ("optionsorder", {**ORDER, "offset": "ATM", "pricetype": "SL", "trigger_price": 1e12,
+                      "price": 1e12, "disclosed_quantity": 1000000000}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "fields"), ODD_INPUTS, ids=[f"{n}-{i}" for i, (n, _) in
+                                                              enumerate(ODD_INPUTS)])  # fmt: skip
+async def test_odd_inputs_get_an_answer_not_a_crash(
+    trader: Trader, name: str, fields: dict[str, Any]
+) -> None:
+    r = await trader.post(name, **fields)
+    assert r.status_code < 500, r.text
+    body = r.json()
+    assert body["status"] in ("success", "error")
+    if "errors" in body:  # a field's fault: the message names it
+        assert body["message"].split(":")[0] in body["errors"]

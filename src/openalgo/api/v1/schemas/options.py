@@ -45,13 +45,13 @@ MAX_STRIKE_COUNT = 100
 
 Underlying = Annotated[
     str,
-    AfterValidator(str.upper),
     Field(
         min_length=1,
         max_length=64,
         description="NIFTY, BANKNIFTY, RELIANCE... or with its expiry: NIFTY28NOV24FUT",
         examples=["NIFTY"],
     ),
+    AfterValidator(str.upper),
 ]
 StrikeCount = Annotated[
     int,
