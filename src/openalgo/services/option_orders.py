@@ -108,7 +108,11 @@ async def plan_order(symbols: OptionSymbols, body: OptionsOrderRequest) -> Optio
 async def plan_multi(symbols: OptionSymbols, body: OptionsMultiOrderRequest) -> OptionsPlan:
     ref = symbols.underlying(body.underlying, body.exchange)
     expiries = [
-        symbols.expiry(ref, leg.expiry_date or body.expiry_date, field=_expiry_field(i, leg))
+        symbols.expiry(
+            ref,
+            leg.expiry_date or body.expiry_date,
+            field=f"legs.{i}.expiry_date" if leg.expiry_date else "expiry_date",
+        )
         for i, leg in enumerate(body.legs)
     ]
     priced = await symbols.priced(ref)  # one price for every leg
@@ -117,10 +121,6 @@ async def plan_multi(symbols: OptionSymbols, body: OptionsMultiOrderRequest) -> 
         for i, (leg, expiry) in enumerate(zip(body.legs, expiries, strict=True))
     ]
     return OptionsPlan(priced, body.strategy, legs)
-
-
-def _expiry_field(i: int, leg: LegFields) -> str:
-    return f"legs.{i}.expiry_date" if getattr(leg, "expiry_date", None) else "expiry_date"
 
 
 async def _place_children(

@@ -173,12 +173,12 @@ class OptionSymbols:
         self, text: str, exchange: Exchange, *, field: str = "underlying", options: bool = True
     ) -> UnderlyingRef:
         """Where ``text``'s price comes from; with ``options``, it must also list options."""
+        on = option_exchange(exchange)
         try:
             base, embedded = parse_underlying(text)
-        except SymbolError as exc:
+            source = self._price_source(base, embedded, exchange, on)
+        except SymbolError as exc:  # malformed, or too long to carry an expiry
             raise field_error(field, exc.message) from None
-        on = option_exchange(exchange)
-        source = self._price_source(base, embedded, exchange, on)
         if source is None:
             raise field_error(field, f"unknown underlying {text} on {exchange.value}")
         if options and not self.instruments.option_expiries(base, on.value):
@@ -270,7 +270,6 @@ class OptionSymbols:
         """The listed contract ``offset`` away from ATM; 400 naming ``offset`` (or
         ``strike_int``) when there is none."""
         ref = priced.ref
-        strikes = self.strikes(ref, expiry, option_type)
         steps = strike_steps(offset, option_type)
         blame = f"{field_prefix}offset"
         if strike_int is not None:
@@ -289,8 +288,12 @@ class OptionSymbols:
                     f"{strike_int} does not match the listed strikes (omit it to use them)",
                 )
             return found
-        if not strikes:  # pragma: no cover - `expiry` only returns listed expiries
-            raise field_error(f"{field_prefix}expiry_date", f"no strikes listed for {ref.base}")
+        strikes = self.strikes(ref, expiry, option_type)
+        if not strikes:  # a master listing only the other side for this expiry
+            raise field_error(
+                f"{field_prefix}option_type",
+                f"no {option_type.value} strikes are listed for {ref.base} {format_expiry(expiry)}",
+            )
         target = nearest_index(strikes, priced.ltp) + steps
         if not 0 <= target < len(strikes):
             raise field_error(blame, OUT_OF_RANGE.format(offset=offset))

@@ -630,6 +630,8 @@ ODD_INPUTS: list[tuple[str, dict[str, Any]]] = [
     ("optionsymbol", {**SYMBOL, "underlying": f"{LONG}01DEC26FUT", "offset": "ATM",
                       "option_type": "CE"}),
     ("optionsymbol", {**SYMBOL, "underlying": "01DEC26", "offset": "ATM", "option_type": "CE"}),
+    ("optionsymbol", {**SYMBOL, "underlying": f"{'B' * 54}01DEC26FUT", "offset": "ATM",
+                      "option_type": "CE"}),
     ("optionsymbol", {**SYMBOL, "exchange": "CRYPTO", "offset": "ATM", "option_type": "CE"}),
     ("optionsymbol", {**SYMBOL, "offset": "OTM50", "option_type": "PE", "strike_int": 1000000000}),
     ("optionsymbol", {**SYMBOL, "offset": "ITM50", "option_type": "CE", "strike_int": 1}),
