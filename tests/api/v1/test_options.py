@@ -522,6 +522,13 @@ async def test_optionsorder_bad_inputs_place_nothing(trader: Trader) -> None:
     assert r.status_code == 400
     assert "multiple of the lot size 75" in r.json()["message"]
     assert all(o.status == "rejected" for o in await ledger(trader).order_book())
+    # A contract error claims no Idempotency-Key: the corrected request may reuse it.
+    url, key = "/api/v1/optionsorder", {"Idempotency-Key": "fix-and-retry"}
+    payload = {"apikey": trader.api_key, **ORDER, "offset": "ITM50"}
+    r = await trader.client.post(url, json=payload, headers=key)
+    assert r.status_code == 400
+    r = await trader.client.post(url, json={**payload, "offset": "ITM1"}, headers=key)
+    assert r.status_code == 200 and "Idempotent-Replayed" not in r.headers
 
 
 async def test_optionsorder_in_analyzer_mode(trader: Trader) -> None:
