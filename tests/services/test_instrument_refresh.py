@@ -195,7 +195,7 @@ async def test_an_always_open_market_gets_strikes_around_its_own_prices(fresh: A
     calendar = MarketCalendar.bundled(always_open=True)
     cache = InstrumentCache("simulator")
     market = SimulatorMarket(cache, calendar, clock)
-    await refresher(fresh, clock, cache, market=market, ).refresh()
+    await refresher(fresh, clock, cache, market=market, calendar=calendar).refresh()
     expiry = cache.option_expiries("NIFTY", "NFO")[0]
     assert expiry == TUE  # expiries still follow the exchange's rules
     strikes = cache.strikes("NIFTY", "NFO", expiry, InstrumentType.CE)
