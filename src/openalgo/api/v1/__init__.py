@@ -11,7 +11,7 @@ from fastapi import APIRouter
 
 def build_router() -> APIRouter:
     """Every `/api/v1` route. Area routers are added here as they are written."""
-    from openalgo.api.v1 import calendar, market, orders, symbols, system
+    from openalgo.api.v1 import calendar, market, options, orders, symbols, system
 
     router = APIRouter()
     router.include_router(system.router)
@@ -19,4 +19,5 @@ def build_router() -> APIRouter:
     router.include_router(market.router)
     router.include_router(symbols.router)
     router.include_router(calendar.router)
+    router.include_router(options.router)
     return router
