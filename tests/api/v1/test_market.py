@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from openalgo.domain.clock import IST
+from openalgo.domain.enums import InstrumentType
 from tests.api.v1.test_sdk_payloads import SDK_CALLS
 from tests.support.appfixtures import START, LiveApp, StartApp
 from tests.support.shared_trading import shared_trading_live, trader
@@ -43,6 +44,24 @@ async def refused(trader: Trader, name: str, field: str, **fields: Any) -> str:
     assert body["message"].startswith(f"{field}: "), body
     problem: str = body["errors"][field][0]
     return problem
+
+
+def listed_strike(
+    trader: Trader, underlying: str, exchange: str, expiry: date, *, fractional: bool = False
+) -> str:
+    """A strike the master lists for ``underlying``'s calls (the middle one: near the money; with
+    ``fractional``, the first with a fractional part), written as option symbols write it. The
+    simulator centres strikes on its running prices, so they are looked up, not hard-coded."""
+    strikes = trader.live.runtime.instruments.strikes(
+        underlying, exchange, expiry, InstrumentType.CE
+    )
+    assert strikes, (underlying, exchange, expiry)
+    strike = (
+        next(k for k in strikes if k != k.to_integral_value())
+        if fractional
+        else strikes[len(strikes) // 2]
+    )
+    return str(int(strike)) if strike == strike.to_integral_value() else str(strike.normalize())
 
 
 def sane(candle: dict[str, Any]) -> None:
@@ -80,10 +99,11 @@ async def test_quote_moves_with_the_clock(trader: Trader) -> None:
 async def test_derivatives_and_indices_are_quoted(trader: Trader) -> None:
     future = (await trader.ok("quotes", symbol="NIFTY29DEC26FUT", exchange="NFO"))["data"]
     index = (await trader.ok("quotes", symbol="NIFTY", exchange="NSE_INDEX"))["data"]
-    call = (await trader.ok("quotes", symbol="NIFTY29DEC2627000CE", exchange="NFO"))["data"]
+    strike = listed_strike(trader, "NIFTY", "NFO", date(2026, 12, 29))
+    call = (await trader.ok("quotes", symbol=f"NIFTY29DEC26{strike}CE", exchange="NFO"))["data"]
     assert future["oi"] > 0 and call["oi"] > 0 and index["volume"] == 0
     assert future["ltp"] > index["ltp"]  # cost of carry to expiry
-    assert call["ltp"] >= max(index["ltp"] - 27000, 0)  # never below intrinsic value
+    assert call["ltp"] >= max(index["ltp"] - int(strike), 0)  # never below intrinsic value
 
 
 async def test_market_data_ignores_analyzer_mode(trader: Trader) -> None:

@@ -10,10 +10,12 @@ SDK has no wrapper for ``/ticker`` (reference 9.3), so that endpoint is not exer
 from __future__ import annotations
 
 import textwrap
+from datetime import date
 from typing import Any
 
 import pytest
 
+from tests.api.v1.test_market import listed_strike
 from tests.support.appfixtures import START, LiveApp, served
 from tests.support.sdk import run_sdk, sdk_python
 from tests.support.shared_trading import shared_trading_live, trader
@@ -87,7 +89,7 @@ SYMBOLS_SCRIPT = textwrap.dedent(
 out = {}
 out["symbol"] = client.symbol(symbol="NIFTY29DEC26FUT", exchange="NFO")
 out["search"] = client.search(query="SBIN")
-out["search_nse"] = client.search(query="NIFTY 27000 DEC CE", exchange="NFO")
+out["search_nse"] = client.search(query=f"NIFTY {sys.argv[3]} DEC CE", exchange="NFO")
 out["expiry"] = client.expiry(symbol="NIFTY", exchange="NFO", instrumenttype="futures")
 out["nse"] = frame(client.instruments(exchange="NSE_INDEX"))
 every = client.instruments()
@@ -108,9 +110,9 @@ def _need_sdk() -> None:
     sdk_python()
 
 
-async def run(trader: Trader, script: str) -> dict[str, Any]:
+async def run(trader: Trader, script: str, *args: str) -> dict[str, Any]:
     async with served(trader.live) as host:
-        out: dict[str, Any] = (await run_sdk(script, trader.api_key, host)).result()
+        out: dict[str, Any] = (await run_sdk(script, trader.api_key, host, *args)).result()
     return out
 
 
@@ -170,7 +172,8 @@ async def test_sdk_market_data_in_analyzer_mode(trader: Trader) -> None:
 
 
 async def test_sdk_symbols_and_calendar(trader: Trader) -> None:
-    out = await run(trader, SYMBOLS_SCRIPT)
+    strike = listed_strike(trader, "NIFTY", "NFO", date(2026, 12, 29))
+    out = await run(trader, SYMBOLS_SCRIPT, strike)
     symbol = out["symbol"]["data"]
     assert (symbol["symbol"], symbol["expiry"], symbol["lotsize"]) == (
         "NIFTY29DEC26FUT",
@@ -181,7 +184,8 @@ async def test_sdk_symbols_and_calendar(trader: Trader) -> None:
     search = out["search"]
     assert search["message"] == f"Found {len(search['data'])} matching symbols"
     assert [r["symbol"] for r in search["data"][:2]] == ["SBIN", "SBIN"]
-    assert all(r["strike"] == 27000.0 for r in out["search_nse"]["data"])
+    assert out["search_nse"]["data"]
+    assert all(r["strike"] == float(strike) for r in out["search_nse"]["data"])
 
     assert out["expiry"]["data"] == ["29-DEC-26", "25-JAN-27", "23-FEB-27"]
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from openalgo.api.v1.schemas.symbols import InstrumentsResponse
-from tests.api.v1.test_market import refused
+from tests.api.v1.test_market import listed_strike, refused
 from tests.api.v1.test_sdk_payloads import SDK_CALLS, SDK_INSTRUMENT_EXCHANGES
 from tests.support.appfixtures import START, LiveApp, StartApp
 from tests.support.shared_trading import shared_trading_live, trader
@@ -92,10 +92,11 @@ async def test_symbol_rows(trader: Trader) -> None:
     assert (future["name"], future["instrumenttype"], future["expiry"], future["lotsize"]) == (
         "NIFTY", "FUT", "29-DEC-26", 75,
     )  # fmt: skip
-    option = (await trader.ok("symbol", symbol="USDINR29DEC2686.25CE", exchange="CDS"))["data"]
+    strike = listed_strike(trader, "USDINR", "CDS", date(2026, 12, 29), fractional=True)
+    option = (await trader.ok("symbol", symbol=f"USDINR29DEC26{strike}CE", exchange="CDS"))["data"]
     assert (option["instrumenttype"], option["strike"], option["expiry"]) == (
         "CE",
-        86.25,
+        float(strike),
         "29-DEC-26",
     )
     index = (await trader.ok("symbol", symbol="SENSEX", exchange="BSE_INDEX"))["data"]
@@ -127,7 +128,10 @@ async def test_symbol_requests_are_validated(trader: Trader) -> None:
 
 async def test_search_ranks_as_openalgo(trader: Trader) -> None:
     rows = await master(trader)
-    for query in ("SBI", "sbin", "INFY", "NIFTY 27000 DEC CE", "usdinr 86.25", "Bank", "NIFTY"):
+    nifty = listed_strike(trader, "NIFTY", "NFO", date(2026, 12, 29))
+    usdinr = listed_strike(trader, "USDINR", "CDS", date(2026, 12, 29), fractional=True)
+    queries = ("SBI", "sbin", "INFY", f"NIFTY {nifty} DEC CE", f"usdinr {usdinr}", "Bank", "NIFTY")
+    for query in queries:
         body = await trader.ok("search", query=query)
         got = [(r["symbol"], r["exchange"]) for r in body["data"]]
         assert got == expected_search(rows, query), query
@@ -139,12 +143,13 @@ async def test_search_ranks_as_openalgo(trader: Trader) -> None:
 
 
 async def test_search_rows_and_filters(trader: Trader) -> None:
-    body = await trader.ok("search", query="NIFTY 27000 DEC CE", exchange="NFO")
+    strike = listed_strike(trader, "NIFTY", "NFO", date(2026, 12, 29))
+    body = await trader.ok("search", query=f"NIFTY {strike} DEC CE", exchange="NFO")
     assert body["data"], body
     for row in body["data"]:
         assert list(row) == [*ROW_KEYS, "freeze_qty"]
         assert row["exchange"] == "NFO" and row["instrumenttype"] == "CE"
-        assert row["strike"] == 27000.0 and "-DEC-26" in row["expiry"]
+        assert row["strike"] == float(strike) and "-DEC-26" in row["expiry"]
     nse = (await trader.ok("search", query="SBIN", exchange="NSE"))["data"]
     assert [r["exchange"] for r in nse] == ["NSE"]
     none = await trader.ok("search", query="NOSUCHTHING")
