@@ -18,6 +18,7 @@ from openalgo.domain.enums import FNO_EXCHANGES, Exchange
 from openalgo.domain.instruments import Instrument
 from openalgo.services.instrument_cache import InstrumentCache
 from openalgo.services.market_data import field_error
+from openalgo.services.option_symbols import freeze_quantity
 
 ROW_COLUMNS: tuple[str, ...] = (
     "symbol",
@@ -32,9 +33,6 @@ ROW_COLUMNS: tuple[str, ...] = (
     "instrumenttype",
     "tick_size",
 )
-# OpenAlgo's answer when its freeze-quantity table does not list an instrument; we keep no such
-# table (exchanges revise the limits every quarter), so every instrument gets it.
-UNKNOWN_FREEZE_QTY = 1
 
 
 def instrument_row(item: Instrument) -> dict[str, Any]:
@@ -54,13 +52,9 @@ def instrument_row(item: Instrument) -> dict[str, Any]:
     }
 
 
-def freeze_quantity(item: Instrument) -> int:
-    del item  # see UNKNOWN_FREEZE_QTY
-    return UNKNOWN_FREEZE_QTY
-
-
 def symbol_row(item: Instrument) -> dict[str, Any]:
-    """A ``/symbol`` and ``/search`` row: the master row plus ``freeze_qty``."""
+    """A ``/symbol`` and ``/search`` row: the master row plus ``freeze_qty`` (the same figure
+    ``/optionsymbol`` gives: NSE's and BSE's limits for index options, else 1 as in OpenAlgo)."""
     return {**instrument_row(item), "freeze_qty": freeze_quantity(item)}
 
 

@@ -44,11 +44,9 @@ def instrument_master(runtime: Runtime, principal: ApiPrincipal) -> InstrumentCa
 # --- symbols ----------------------------------------------------------------------------------
 
 
-def field_error(field: str, problem: str, **extra: object) -> OpenAlgoError:
+def field_error(field: str, problem: str) -> ValidationFailed:
     """A 400 in the validation envelope, blamed on ``field``."""
-    error = ValidationFailed(f"{field}: {problem}", errors={field: [problem]})
-    error.extra.update(extra)
-    return error
+    return ValidationFailed(f"{field}: {problem}", errors={field: [problem]})
 
 
 def unknown_symbol_problem(cache: InstrumentCache, symbol: str, exchange: str) -> str:

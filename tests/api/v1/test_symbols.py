@@ -106,6 +106,22 @@ async def test_symbol_rows(trader: Trader) -> None:
     assert {k: v for k, v in future.items() if k != "freeze_qty"} == listed["NIFTY29DEC26FUT"]
 
 
+async def test_symbol_agrees_with_optionsymbol(trader: Trader) -> None:
+    picked = await trader.ok(
+        "optionsymbol", underlying="NIFTY", exchange="NSE_INDEX", expiry_date="29DEC26",
+        offset="ATM", option_type="CE",
+    )  # fmt: skip
+    row = (await trader.ok("symbol", symbol=picked["symbol"], exchange="NFO"))["data"]
+    assert (row["lotsize"], row["tick_size"]) == (picked["lotsize"], picked["tick_size"])
+    assert row["freeze_qty"] == picked["freeze_qty"] == 1800  # NSE's limit for NIFTY options
+    (found,) = [
+        r
+        for r in (await trader.ok("search", query=picked["symbol"]))["data"]
+        if r["symbol"] == picked["symbol"]
+    ]
+    assert found == row
+
+
 async def test_symbol_requests_are_validated(trader: Trader) -> None:
     assert await refused(trader, "symbol", "symbol", symbol="NIFTY", exchange="NFO") == (
         "unknown symbol NIFTY on NFO"
