@@ -287,6 +287,22 @@ async def depth_agrees(trader: Trader, symbol: str, exchange: str) -> None:
     assert book["ltq"] > 0 and book["ltq"] % lot == 0
 
 
+async def test_depth_of_a_contract_at_the_price_floor_is_padded(trader: Trader) -> None:
+    cache = trader.live.runtime.instruments
+    expiry = cache.option_expiries("NIFTY", "NFO")[0]
+    strike = cache.strikes("NIFTY", "NFO", expiry, InstrumentType.CE)[-1]  # the furthest OTM
+    symbol = f"NIFTY{expiry.strftime('%d%b%y').upper()}{int(strike)}CE"
+    book = (await trader.ok("depth", symbol=symbol, exchange="NFO"))["data"]
+    tick = 0.05
+    assert book["ltp"] == tick  # worthless a day before expiry: quoted at one tick
+    real = min(5, round(book["bids"][0]["price"] / tick))  # no bid below one tick
+    assert real < 5
+    prices = [b["price"] for b in book["bids"]]
+    assert prices[:real] == sorted(set(prices[:real]), reverse=True) and min(prices[:real]) >= tick
+    assert book["bids"][real:] == [{"price": 0.0, "quantity": 0}] * (5 - real)
+    assert len({a["price"] for a in book["asks"]}) == 5
+
+
 # --- history ------------------------------------------------------------------------------------
 
 

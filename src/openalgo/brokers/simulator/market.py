@@ -411,9 +411,9 @@ class SimulatorMarket(MarketData):
         for level in range(DEPTH_LEVELS):
             q_bid = lot * (1 + (noise >> (level * 6)) % 40)
             q_ask = lot * (1 + (noise >> (level * 6 + 30)) % 40)
-            bid = _round_tick(quote.bid - level * tick, tick)
-            if bid > 0:
-                bids.append(DepthLevel(bid, q_bid, 1 + q_bid // lot % 9))
+            below = quote.bid - level * tick
+            if below >= tick / 2:  # no bids under one tick (`_round_tick` would lift them to it)
+                bids.append(DepthLevel(_round_tick(below, tick), q_bid, 1 + q_bid // lot % 9))
             asks.append(
                 DepthLevel(_round_tick(quote.ask + level * tick, tick), q_ask, 1 + q_ask // lot % 9)
             )
