@@ -28,7 +28,8 @@ from openalgo.services.instrument_cache import InstrumentCache
 DEPTH_LEVELS = 5
 DAILY_INTERVALS = frozenset({"D", "W", "M", "Q", "Y"})
 # `/ticker` quietly narrows long ranges, as OpenAlgo does: ten years of daily (and longer) candles,
-# thirty days of intraday ones. `/history` refuses instead (a client asked for those dates).
+# thirty days of intraday ones, and never beyond what one `/history` request may span. `/history`
+# refuses instead (its client asked for exactly those dates).
 TICKER_DAILY_DAYS = 10 * 365
 TICKER_INTRADAY_DAYS = 30
 
@@ -50,8 +51,9 @@ def field_error(field: str, problem: str) -> ValidationFailed:
 
 
 def unknown_symbol_problem(cache: InstrumentCache, symbol: str, exchange: str) -> str:
-    """ "unknown symbol X on NSE", with a hint when only the letter case is wrong (symbols are
-    case-sensitive, as in OpenAlgo)."""
+    """The problem with an unlisted symbol, with a hint when only the letter case is wrong
+    (symbols are case-sensitive, as in OpenAlgo): ``unknown symbol sbin on NSE (symbols are upper
+    case: SBIN)``."""
     problem = f"unknown symbol {symbol} on {exchange}"
     upper = symbol.upper()
     if upper != symbol and cache.get(upper, exchange) is not None:
