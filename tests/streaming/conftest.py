@@ -226,3 +226,10 @@ async def close_code(ws: ClientConnection, within: float = 5.0) -> tuple[int, st
     except ConnectionClosed as exc:
         assert exc.rcvd is not None, "closed without a close frame"  # noqa: PT017
         return exc.rcvd.code, exc.rcvd.reason
+
+
+# The real app (no stand-ins) for the integration tests; see realapp.py.
+from tests.streaming.realapp import real_stream  # noqa: E402
+from tests.support.trading import trading_database, trading_template  # noqa: E402
+
+__all__ = ["real_stream", "trading_database", "trading_template"]
