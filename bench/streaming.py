@@ -92,6 +92,20 @@ def run_server(args: argparse.Namespace) -> None:
                 evictions.append(time.time())
 
     logging.getLogger("openalgo.streaming.session").addHandler(EvictionLog())
+
+    # Collector pauses: every collection of the oldest generation, with its duration (ms).
+    import gc
+
+    gc_pauses: list[tuple[int, float]] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif info["generation"] >= 1:
+            gc_pauses.append((info["generation"], 1000 * (time.perf_counter() - gc_started[0])))
+
+    gc.callbacks.append(on_gc)
     logging.getLogger("openalgo").setLevel(logging.WARNING)
 
     class AnyKey:
@@ -184,6 +198,7 @@ def run_server(args: argparse.Namespace) -> None:
             task.cancel()
         stats = service.stats()
         stats["evictions"] = evictions
+        stats["gc_pauses_ms"] = gc_pauses
         if lags:
             lags.sort()
             stats["bus_lag_ms"] = {
@@ -980,6 +995,11 @@ def main() -> None:
             f"{100 * (stall['deliveries_per_s'] / calm['deliveries_per_s'] - 1):+.1f}%, p99 "
             f"{fmt(calm.get('p99_ms'), 2)} -> {fmt(stall.get('p99_ms'), 2)} ms"
         )
+    pauses = [ms for r in runs for gen, ms in r["stats"].get("gc_pauses_ms", []) if gen == 2]
+    print(
+        f"collector: {len(pauses)} full collections in our servers' runs"
+        + (f", longest {max(pauses):.1f} ms" if pauses else "")
+    )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     out = Path(tempfile.gettempdir()) / "openalgo-bench-streaming.json"
     out.write_text(json.dumps(runs, indent=1, default=str))
