@@ -7,7 +7,6 @@ as ``openalgo serve`` wires it (see realapp.py). Every test runs on the native l
 
 from __future__ import annotations
 
-import asyncio
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -19,7 +18,7 @@ from openalgo.db.session import transaction
 from openalgo.domain.enums import Action, PriceType, Product, TickMode
 from openalgo.domain.orders import OrderRequest
 from openalgo.services.apikeys import revoke_api_key
-from tests.streaming.conftest import drain, recv_until
+from tests.streaming.conftest import drain, recv_until, wait_for
 from tests.streaming.realapp import RealStream, recv, request, send, session
 
 pytestmark = pytest.mark.slow
@@ -120,8 +119,7 @@ async def test_simulator_ticks_reach_subscribers(real_stream: RealStream, listen
         assert ("NSE", "INFY") not in market.subscriptions
         assert ("NSE", "TCS") not in market.subscriptions
     # both clients gone: nothing left ticking upstream
-    await asyncio.sleep(0.2)
-    assert ("NSE", "RELIANCE") not in market.subscriptions
+    await wait_for(lambda: ("NSE", "RELIANCE") not in market.subscriptions)
     assert stream.streaming.hub.upstream_of("simulator", "NSE", "RELIANCE") == (0, 0)
 
 
@@ -260,9 +258,17 @@ async def test_order_updates_follow_sandbox_orders_per_user(
         assert done["average_price"] > 0 and done["broker"] == "simulator"
         assert rejected["order_status"] == "rejected" and rejected["rejection_reason"]
 
-        theirs = await order_updates(bob, 1)
-        assert [(u["event"], u["seq"], u["user_id"], u["orderid"]) for u in theirs] == [
-            ("filled", 1, "bob", bobs)
+        # the analyzer ledger (engines.sandbox) streams to the same per-user sequence
+        analyzed = await engine.sandbox.place_order(
+            stream.bob.user_id, OrderRequest("INFY", "NSE", Action.BUY, 1)
+        )
+        theirs = await order_updates(bob, 2)
+        assert [
+            (u["event"], u["seq"], u["user_id"], u["orderid"], u["broker"], u["mode"])
+            for u in theirs
+        ] == [
+            ("filled", 1, "bob", bobs, "simulator", "live"),
+            ("filled", 2, "bob", analyzed, "sandbox", "analyze"),
         ]
         # nobody saw anything else: not bob alice's orders, not the quiet session any order
         assert await drain(alice) == []

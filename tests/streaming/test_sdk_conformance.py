@@ -250,9 +250,8 @@ async def test_sdk_feed_on_the_real_app(real_stream: RealStream, listener: str) 
     assert all(level["price"] > 0 and level["qty"] > 0 for level in cached["sellBook"].values())
 
     # its unsubscribe messages released the market; the session is gone
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: not stream.streaming.hub.sessions)
     assert stream.market.subscriptions == {}
-    assert stream.streaming.hub.sessions == set()
 
 
 async def test_sdk_with_a_revoked_key_is_not_connected(
