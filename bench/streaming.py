@@ -141,14 +141,33 @@ def run_server(args: argparse.Namespace) -> None:
         )
         service = StreamingService(settings)
         lags: list[float] = []
-        if os.environ.get("BENCH_LAG"):  # diagnostics: how old ticks are when the hub gets them
-            on_tick = service.hub.on_tick
+        written: list[float] = []
+        flush_wall: list[float] = []
+        flush_cpu: list[float] = []
+        if os.environ.get("BENCH_LAG"):
+            # Diagnostics, server side only: how old each tick is when the hub gets it (bus lag)
+            # and when the flush that carries it has written every session (publish -> written).
+            hub = service.hub
+            on_tick = hub.on_tick
+            flush_now = hub._flush_now
 
             def timed(tick: Tick) -> None:
-                lags.append(time.time() - tick.ltp)
+                now = time.time()
+                lags.append(now - tick.ltp)
                 on_tick(tick)
 
-            service.hub.on_tick = timed  # type: ignore[method-assign]
+            def timed_flush() -> None:
+                stamps = [p[1].ltp for e in hub._dirty_entries for p in e.pending if p is not None]
+                wall, cpu = time.perf_counter(), time.thread_time()
+                flush_now()
+                end = time.time()
+                # a flush whose wall time far exceeds its CPU time was preempted by the OS
+                flush_wall.append(time.perf_counter() - wall)
+                flush_cpu.append(time.thread_time() - cpu)
+                written.extend(end - stamp for stamp in stamps)
+
+            hub.on_tick = timed  # type: ignore[method-assign]
+            hub._flush_now = timed_flush  # type: ignore[method-assign]
         await service.start()
         feed = BenchFeed(feed="simulator", broker="simulator", publisher=service.bus.publisher())
         service.wire(StreamingSeams(AnyKey(), AllInstruments(), SharedFeedResolver(feed)))  # type: ignore[arg-type]
@@ -199,12 +218,18 @@ def run_server(args: argparse.Namespace) -> None:
         stats = service.stats()
         stats["evictions"] = evictions
         stats["gc_pauses_ms"] = gc_pauses
-        if lags:
-            lags.sort()
-            stats["bus_lag_ms"] = {
-                "p50": 1000 * lags[len(lags) // 2],
-                "p99": 1000 * lags[int(len(lags) * 0.99)],
-            }
+        for name, samples in (
+            ("bus_lag_ms", lags),
+            ("written_lag_ms", written),
+            ("flush_wall_ms", flush_wall),
+            ("flush_cpu_ms", flush_cpu),
+        ):
+            if samples:
+                samples.sort()
+                stats[name] = {
+                    "p50": 1000 * samples[len(samples) // 2],
+                    "p99": 1000 * samples[int(len(samples) * 0.99)],
+                }
         Path(args.stats).write_text(json.dumps(stats))  # noqa: ASYNC240
         await feed.stop()
         await service.close()
@@ -876,6 +901,18 @@ def main() -> None:
                 f"{fmt(stall.get('evicted_after_s'), 1):>7}s   load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
+            for run in (calm, stall):
+                server_side = run["stats"].get("written_lag_ms")
+                if server_side:
+                    st = run["stats"]
+                    print(
+                        f"      server side ({run['name'][6:]}): publish -> written p50 "
+                        f"{server_side['p50']:.2f} ms, p99 {server_side['p99']:.2f} ms; bus lag "
+                        f"p99 {st['bus_lag_ms']['p99']:.2f} ms; one flush p99 "
+                        f"{st['flush_wall_ms']['p99']:.2f} ms wall, "
+                        f"{st['flush_cpu_ms']['p99']:.2f} ms CPU",
+                        flush=True,
+                    )
         return
     if args.only in ("all", "synthetic"):
         runs += [
@@ -995,6 +1032,13 @@ def main() -> None:
             f"{100 * (stall['deliveries_per_s'] / calm['deliveries_per_s'] - 1):+.1f}%, p99 "
             f"{fmt(calm.get('p99_ms'), 2)} -> {fmt(stall.get('p99_ms'), 2)} ms"
         )
+    for r in runs:
+        server_side = r["stats"].get("written_lag_ms")
+        if server_side:
+            print(
+                f"{r['name']}: server side, publish -> written to every session: p50 "
+                f"{server_side['p50']:.2f} ms, p99 {server_side['p99']:.2f} ms (BENCH_LAG)"
+            )
     pauses = [ms for r in runs for gen, ms in r["stats"].get("gc_pauses_ms", []) if gen == 2]
     print(
         f"collector: {len(pauses)} full collections in our servers' runs"
