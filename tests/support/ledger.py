@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from openalgo.brokers.base import OrderRejected
 from openalgo.brokers.sandbox.engine import SandboxEngine
 from openalgo.brokers.sandbox.lifecycle import SANDBOX, SIMULATOR
@@ -100,12 +102,11 @@ async def reject(
     trader: Trader, symbol: str, exchange: str, action: str, quantity: int, **kw: str
 ) -> str:
     """Place an order the ledger refuses but records (a CNC sell without shares); its id."""
-    try:
-        await place(trader, symbol, exchange, action, quantity, **kw)  # type: ignore[arg-type]
-    except OrderRejected as exc:
-        assert exc.orderid, exc
-        return exc.orderid
-    raise AssertionError("the order was accepted")
+    with pytest.raises(OrderRejected) as refused:
+        await place(trader, symbol, exchange, action, quantity, **kw)
+    orderid = refused.value.orderid
+    assert orderid, refused.value
+    return orderid
 
 
 async def ltp(trader: Trader, symbol: str, exchange: str) -> Decimal:

@@ -60,9 +60,18 @@ class GttOrder:
 
 
 async def _known_symbol(venue: SandboxVenue, order: GttOrder) -> None:
-    if await venue.engine.instruments.resolve(order.symbol, order.exchange) is None:
+    """Refuse an unknown symbol by name, and price a known one now.
+
+    The engine records the trigger's ``last_price`` and checks for a level already crossed from
+    the last price it holds; asking for the market price first puts a current one there, so a
+    trigger placed before any tick of its symbol still shows where the market was and fires at
+    once when its level is already met.
+    """
+    instrument = await venue.engine.instruments.resolve(order.symbol, order.exchange)
+    if instrument is None:
         problem = f"unknown symbol {order.symbol} on {order.exchange}"
         raise ValidationFailed(f"symbol: {problem}", errors={"symbol": [problem]})
+    await venue.engine.market_price(venue.user_id, (instrument.exchange, instrument.symbol))
 
 
 async def place(venue: SandboxVenue, order: GttOrder, *, expires_at: datetime | None) -> str:

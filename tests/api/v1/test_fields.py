@@ -13,7 +13,7 @@ from tests.api.v1.bodies import body
 from tests.api.v1.contract import implemented
 
 
-def real(name: str) -> Any:
+def real(name: str) -> pytest.MarkDecorator:
     """Skip a probe test of ``name`` once its real route exists (the route's own tests cover the
     same rules with a real API key)."""
     return pytest.mark.skipif(name in implemented(), reason=f"{name} is real: see its own tests")
