@@ -102,7 +102,9 @@ async def cancel(venue: SandboxVenue, trigger_id: str) -> str:
 async def book(venue: SandboxVenue, *, active_only: bool) -> list[dict[str, Any]]:
     """The caller's triggers, active ones first (then newest first within each group)."""
     gtts = await venue.engine.gtts(venue.user_id, active_only=active_only)
-    ordered = sorted(gtts, key=lambda g: (g.status != GTT_ACTIVE, -g.created_at.timestamp()))
+    ordered = sorted(
+        gtts, key=lambda g: (g.status != GTT_ACTIVE, -g.created_at.timestamp(), -(g.id or 0))
+    )
     return [entry(g) for g in ordered]
 
 
