@@ -160,10 +160,12 @@ async def test_single_market_trigger_with_a_target_level(trader: Trader) -> None
         "price": 0,
         "triggerprice_sl": 0,
         "triggerprice_tg": far,
+        "expires_at": "2027-01-15T15:30:00+05:30",
     }
     await trader.ok("placegttorder", **body)
     [entry] = await book(trader)
     assert entry["trigger_prices"] == [far]
+    assert entry["expires_at"] == "2027-01-15 15:30:00"
     assert entry["legs"][0]["pricetype"] == "MARKET"
     assert entry["legs"][0]["price"] == 0.0
     assert await used(trader) == 0.0  # a CNC sell blocks nothing
@@ -254,6 +256,9 @@ async def test_analyzer_mode_triggers_live_in_the_sandbox(trader: Trader) -> Non
     assert [g["trigger_id"] for g in body["data"]] == [placed["trigger_id"]]
     r = await trader.post("cancelgttorder", trigger_id=live)  # the live ledger's id
     assert r.status_code == 404
+    assert r.json()["mode"] == "analyze"
+    r = await trader.post("placegttorder", **{**SBIN_SINGLE, "product": "MIS"})
+    assert r.status_code == 400
     assert r.json()["mode"] == "analyze"
     modified = await trader.ok(
         "modifygttorder", trigger_id=placed["trigger_id"], **{**SBIN_SINGLE, "quantity": 2}
