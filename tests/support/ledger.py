@@ -8,6 +8,9 @@ simulator broker, analyzer mode off) or `SANDBOX` (analyzer mode).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -28,6 +31,7 @@ __all__ = [
     "first",
     "instrument",
     "ltp",
+    "next_day",
     "place",
     "reject",
     "venue_of",
@@ -130,3 +134,16 @@ def first(trader: Trader, exchange: str, name: str, kind: str) -> Instrument:
     ]
     assert rows, (exchange, name, kind)
     return min(rows, key=lambda i: (i.expiry, i.strike or 0))
+
+
+@asynccontextmanager
+async def next_day(trader: Trader) -> AsyncIterator[None]:
+    """Run the block a day later (T+1 settlement), then put the app's clock back: the app may be
+    shared by the module's other tests, which expect its start time."""
+    clock = trader.live.clock
+    before = clock.now()
+    clock.advance(timedelta(days=1))
+    try:
+        yield
+    finally:
+        clock.set(before)

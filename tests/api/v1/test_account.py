@@ -7,14 +7,16 @@ check the books, not the order routes. Analyzer-mode books are in test_analyzer.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from openalgo.api.errors import MALFORMED_JSON, NOT_AN_OBJECT, WRONG_CONTENT_TYPE
 from openalgo.domain.money import paise
-from tests.support.ledger import first, ltp, place, reject, venue_of
+from tests.support.ledger import first, ltp, next_day, place, reject, venue_of
+from tests.support.shared_trading import shared_trading_live, trader
 from tests.support.trading import Trader
+
+__all__ = ["shared_trading_live", "trader"]  # fixtures: one app per module, a user per test
 
 CAPITAL = 10_000_000.0
 BOOKS = ["funds", "orderbook", "tradebook", "positionbook", "holdings"]
@@ -239,7 +241,11 @@ async def test_cnc_buys_settle_into_holdings_the_next_day(trader: Trader) -> Non
     paid = Decimal(str(trades[0]["average_price"]))
     assert (await trader.ok("holdings"))["data"]["holdings"] == []
 
-    trader.live.clock.advance(timedelta(days=1))
+    async with next_day(trader):
+        await _settled_holdings(trader, paid)
+
+
+async def _settled_holdings(trader: Trader, paid: Decimal) -> None:
     data = (await trader.ok("holdings"))["data"]
     [held] = data["holdings"]
     assert (held["symbol"], held["exchange"], held["product"], held["quantity"]) == (

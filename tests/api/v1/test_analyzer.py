@@ -7,7 +7,10 @@ from typing import Any
 
 from openalgo.api.errors import MISSING_BODY
 from tests.support.ledger import SANDBOX, SIMULATOR, engine_of, place
+from tests.support.shared_trading import shared_trading_live, trader
 from tests.support.trading import Trader, new_trader
+
+__all__ = ["shared_trading_live", "trader"]  # fixtures: one app per module, a user per test
 
 BOOL_SPELLINGS: list[tuple[Any, bool]] = [
     (True, True),
@@ -62,7 +65,7 @@ async def test_toggle_switches_the_callers_mode_at_once(trader: Trader) -> None:
 
 
 async def test_toggle_is_per_user(trader: Trader) -> None:
-    other = await new_trader(trader.live, "other")
+    other = await new_trader(trader.live, f"other{trader.account.user_id}")
     await trader.ok("analyzer/toggle", mode=True)
     assert (await other.ok("analyzer"))["data"]["analyze_mode"] is False
     assert "mode" not in await other.ok("orderbook")

@@ -10,13 +10,6 @@ import httpx
 import pytest
 
 from tests.api.v1.bodies import body
-from tests.api.v1.contract import implemented
-
-
-def real(name: str) -> pytest.MarkDecorator:
-    """Skip a probe test of ``name`` once its real route exists (the route's own tests cover the
-    same rules with a real API key)."""
-    return pytest.mark.skipif(name in implemented(), reason=f"{name} is real: see its own tests")
 
 
 async def post(api: httpx.AsyncClient, name: str, **changes: Any) -> httpx.Response:
@@ -72,14 +65,7 @@ async def test_quantity_has_a_sane_upper_bound(api: httpx.AsyncClient) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        n
-        for n in ("placeorder", "splitorder", "modifyorder", "placegttorder")
-        if n not in implemented()
-    ],
-)
+@pytest.mark.parametrize("name", ["placeorder", "splitorder", "modifyorder", "placegttorder"])
 async def test_fractional_quantity_is_refused_outside_crypto_with_openalgos_message(
     api: httpx.AsyncClient, name: str
 ) -> None:
@@ -99,9 +85,9 @@ async def test_basket_and_margin_items_apply_the_fractional_rule(api: httpx.Asyn
         "Fractional quantity (2.5) is not allowed for non-crypto exchanges."
     )
     position = {**item, "product": "MIS", "pricetype": "MARKET"}
-    if "margin" not in implemented():  # else tests/api/v1/test_account.py
-        problem = await refused(api, "margin", "positions.0.quantity", positions=[position])
-        assert problem.startswith("Fractional quantity")
+    assert (await refused(api, "margin", "positions.0.quantity", positions=[position])).startswith(
+        "Fractional quantity"
+    )
 
 
 @pytest.mark.parametrize("field", ["price", "trigger_price"])
@@ -246,7 +232,6 @@ async def test_expiry_takes_fno_exchanges_and_lower_case_instrument_types(
     )
 
 
-@real("placegttorder")
 async def test_gtt_enums(api: httpx.AsyncClient) -> None:
     assert (await accepted(api, "placegttorder", trigger_type="single"))["trigger_type"] == "SINGLE"
     assert await refused(api, "placegttorder", "product", product="MIS") == (
@@ -284,12 +269,10 @@ async def test_gtt_enums(api: httpx.AsyncClient) -> None:
 async def test_booleans_as_openalgo_accepts_them(
     api: httpx.AsyncClient, value: Any, expected: bool
 ) -> None:
-    if "analyzer/toggle" not in implemented():  # else tests/api/v1/test_analyzer.py
-        assert (await accepted(api, "analyzer/toggle", mode=value))["mode"] is expected
+    assert (await accepted(api, "analyzer/toggle", mode=value))["mode"] is expected
     assert (await accepted(api, "optionchain", with_greeks=value))["with_greeks"] is expected
 
 
-@real("analyzer/toggle")
 @pytest.mark.parametrize("value", [2, -1, "maybe", "", None, [True]])
 async def test_booleans_refuse_everything_else(api: httpx.AsyncClient, value: Any) -> None:
     r = await api.post("/api/v1/analyzer/toggle", json={"apikey": "k", "mode": value})
@@ -331,8 +314,7 @@ async def test_list_sizes(api: httpx.AsyncClient) -> None:
         "must have at most 100 items"
     )
     assert await refused(api, "multiquotes", "symbols", symbols=[]) == "must not be empty"
-    if "margin" not in implemented():  # else tests/api/v1/test_account.py
-        assert await refused(api, "margin", "positions", positions=[]) == "must not be empty"
+    assert await refused(api, "margin", "positions", positions=[]) == "must not be empty"
     assert await refused(api, "optionsmultiorder", "legs", legs=[]) == "must not be empty"
     leg = body("optionsmultiorder")["legs"][0]
     assert await refused(api, "optionsmultiorder", "legs", legs=[leg] * 21) == (
@@ -376,7 +358,6 @@ async def test_greeks_fields(api: httpx.AsyncClient) -> None:
 # --- cross-field rules --------------------------------------------------------------------------
 
 
-@real("placegttorder")
 async def test_gtt_single_takes_exactly_one_trigger(api: httpx.AsyncClient) -> None:
     problem = await refused(
         api, "placegttorder", "triggerprice_sl", triggerprice_sl=0, triggerprice_tg=0
@@ -388,7 +369,6 @@ async def test_gtt_single_takes_exactly_one_trigger(api: httpx.AsyncClient) -> N
     assert problem.startswith("SINGLE GTT takes exactly one of")
 
 
-@real("placegttorder")
 async def test_gtt_oco_needs_four_prices_in_order(api: httpx.AsyncClient) -> None:
     problem = await refused(api, "placegttorder", "stoploss", trigger_type="OCO", triggerprice_tg=0)
     assert problem == "required for OCO (missing: stoploss, triggerprice_tg, target)"
@@ -403,7 +383,6 @@ async def test_gtt_oco_needs_four_prices_in_order(api: httpx.AsyncClient) -> Non
     ] == "901"
 
 
-@real("placegttorder")
 async def test_sdk_single_gtt_sends_null_stoploss_and_target(api: httpx.AsyncClient) -> None:
     got = await accepted(api, "placegttorder", stoploss=None, target=None)
     assert got["stoploss"] is None

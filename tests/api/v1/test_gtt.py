@@ -8,7 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from tests.support.ledger import SANDBOX, SIMULATOR, engine_of, first, ltp, place
+from tests.support.shared_trading import shared_trading_live, trader
 from tests.support.trading import Trader, new_trader
+
+__all__ = ["shared_trading_live", "trader"]  # fixtures: one app per module, a user per test
 
 SBIN_SINGLE: dict[str, Any] = {
     "strategy": "dip",
@@ -230,7 +233,7 @@ async def test_oco_fires_one_leg_and_cancels_the_other(trader: Trader) -> None:
 
 
 async def test_book_lists_active_first_and_only_the_callers(trader: Trader) -> None:
-    other = await new_trader(trader.live, "other")
+    other = await new_trader(trader.live, f"other{trader.account.user_id}")
     theirs = (await other.ok("placegttorder", **SBIN_SINGLE))["trigger_id"]
     old = (await trader.ok("placegttorder", **SBIN_SINGLE))["trigger_id"]
     await trader.ok("cancelgttorder", trigger_id=old)

@@ -8,15 +8,17 @@ costs about a second); the test checks what the SDK parsed.
 from __future__ import annotations
 
 import textwrap
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.support.appfixtures import served
-from tests.support.ledger import SANDBOX, first, place
+from tests.support.ledger import SANDBOX, first, next_day, place
 from tests.support.sdk import run_sdk, sdk_python
+from tests.support.shared_trading import shared_trading_live, trader
 from tests.support.trading import Trader
+
+__all__ = ["shared_trading_live", "trader"]  # fixtures: one app per module, a user per test
 
 pytestmark = pytest.mark.slow
 
@@ -111,12 +113,11 @@ async def run(trader: Trader, script: str) -> dict[str, Any]:
 
 async def test_sdk_account_and_gtt_calls_on_the_simulator_broker(trader: Trader) -> None:
     await place(trader, "INFY", "NSE", "BUY", 5, product="CNC")
-    trader.live.clock.advance(timedelta(days=1))  # INFY settles into holdings
-    bought = await place(trader, "SBIN", "NSE", "BUY", 10)
-    sold = await place(trader, "SBIN", "NSE", "SELL", 4)
+    async with next_day(trader):  # INFY settles into holdings
+        bought = await place(trader, "SBIN", "NSE", "BUY", 10)
+        sold = await place(trader, "SBIN", "NSE", "SELL", 4)
+        out = await run(trader, BROKER_SCRIPT)
     future = first(trader, "NFO", "NIFTY", "FUT")
-
-    out = await run(trader, BROKER_SCRIPT)
 
     for name in ("funds", "orderbook", "tradebook", "positionbook", "holdings", "margin"):
         assert out[name]["status"] == "success", (name, out[name])
