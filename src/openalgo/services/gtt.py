@@ -59,8 +59,11 @@ class GttOrder:
         }
 
 
-async def _known_symbol(venue: SandboxVenue, order: GttOrder) -> None:
+async def check_symbol(venue: SandboxVenue, order: GttOrder) -> None:
     """Refuse an unknown symbol by name, and price a known one now.
+
+    Routes call it before the order guard, so a request for a symbol that does not exist is a
+    validation error that claims no ``Idempotency-Key`` and writes no order log, as for orders.
 
     The engine records the trigger's ``last_price`` and checks for a level already crossed from
     the last price it holds; asking for the market price first puts a current one there, so a
@@ -75,8 +78,7 @@ async def _known_symbol(venue: SandboxVenue, order: GttOrder) -> None:
 
 
 async def place(venue: SandboxVenue, order: GttOrder, *, expires_at: datetime | None) -> str:
-    """Arm a trigger; its id (``GTT-YYMMDD-xxxxxxxx``)."""
-    await _known_symbol(venue, order)
+    """Arm a trigger (after `check_symbol`); its id (``GTT-YYMMDD-xxxxxxxx``)."""
     return await venue.engine.place_gtt(
         venue.user_id, **order.fields(), expires_at=expires_at, strategy=order.strategy
     )
@@ -85,7 +87,7 @@ async def place(venue: SandboxVenue, order: GttOrder, *, expires_at: datetime | 
 async def modify(venue: SandboxVenue, trigger_id: str, order: GttOrder) -> str:
     """Replace an active trigger's prices and quantity (symbol, exchange, action and type are
     fixed: the engine refuses a change with "Cancel and re-place")."""
-    await _known_symbol(venue, order)
+    await check_symbol(venue, order)
     try:
         return await venue.engine.modify_gtt(venue.user_id, trigger_id, **order.fields())
     except GttStateError as exc:

@@ -113,7 +113,9 @@ async def test_total_logs_counts_the_users_analyzer_mode_order_requests(trader: 
     await trader.ok("placegttorder", **gtt)  # live: not an analyzer log
     await trader.ok("analyzer/toggle", mode=True)
     await trader.ok("placegttorder", **gtt)
-    r = await trader.post("placegttorder", **{**gtt, "symbol": "NOPE"})  # failures count too
+    r = await trader.post("placegttorder", **{**gtt, "quantity": 10**8})  # refused: logged too
+    assert r.status_code == 400
+    r = await trader.post("placegttorder", **{**gtt, "symbol": "NOPE"})  # invalid: never logged
     assert r.status_code == 400
     await engine_of(trader, SANDBOX).drain()
     assert (await trader.ok("analyzer"))["data"]["total_logs"] == 2

@@ -289,6 +289,14 @@ async def test_placement_honours_an_idempotency_key(trader: Trader) -> None:
     other = await trader.client.post(url, json={**payload, "quantity": 2}, headers=headers)
     assert other.status_code == 409
     assert len(await book(trader)) == 1
+    # An unknown symbol is a validation error: it claims no key.
+    unknown = {**payload, "symbol": "NOPE"}
+    r = await trader.client.post(url, json=unknown, headers={"Idempotency-Key": "gtt-2"})
+    assert r.status_code == 400
+    r = await trader.client.post(url, json=payload, headers={"Idempotency-Key": "gtt-2"})
+    assert r.status_code == 200
+    assert "Idempotent-Replayed" not in r.headers
+    assert len(await book(trader)) == 2
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -59,8 +59,11 @@ def _response(trigger_id: str, routed: Routed) -> GttResponse:
 async def placegttorder(
     body: PlaceGttRequest, principal: ApiUser, routed: TradingVenueDep, guard: OrderGuardDep
 ) -> Any:
+    order = _order(body)
+    await gtt_service.check_symbol(routed.venue, order)
+
     async def call() -> BaseModel:
-        trigger_id = await gtt_service.place(routed.venue, _order(body), expires_at=body.expires_at)
+        trigger_id = await gtt_service.place(routed.venue, order, expires_at=body.expires_at)
         return _response(trigger_id, routed)
 
     return await guard.run(
