@@ -235,6 +235,18 @@ async def test_funds_follow_margin_blocked_released_and_realized(trader: Trader)
     assert infy_cost > 0
 
 
+async def test_a_reset_restores_capital_and_says_when(trader: Trader) -> None:
+    await place(trader, "SBIN", "NSE", "BUY", 10)
+    await place(trader, "INFY", "NSE", "BUY", 5, pricetype="LIMIT", price="100")
+    await venue_of(trader).engine.reset(trader.account.user_id)
+    data = (await trader.ok("funds"))["data"]
+    assert (data["availablecash"], data["utiliseddebits"]) == (CAPITAL, 0.0)
+    assert (data["reset_count"], data["last_reset"]) == (1, "2026-11-30 10:00:00")
+    assert (await trader.ok("positionbook"))["data"] == []
+    statuses = [o["order_status"] for o in (await trader.ok("orderbook"))["data"]["orders"]]
+    assert statuses == ["complete", "cancelled"]  # orders stay in the book, open ones cancelled
+
+
 async def test_cnc_buys_settle_into_holdings_the_next_day(trader: Trader) -> None:
     await place(trader, "SBIN", "NSE", "BUY", 5, product="CNC")
     trades = (await trader.ok("tradebook"))["data"]
