@@ -86,8 +86,20 @@ async def place(venue: SandboxVenue, order: GttOrder, *, expires_at: datetime | 
 
 async def modify(venue: SandboxVenue, trigger_id: str, order: GttOrder) -> str:
     """Replace an active trigger's prices and quantity (symbol, exchange, action and type are
-    fixed: the engine refuses a change with "Cancel and re-place")."""
+    fixed: the engine refuses a change with "Cancel and re-place").
+
+    The product is fixed too: the engine keeps the trigger's own and would ignore another one, so
+    a request that asks for a different product is refused rather than half applied.
+    """
     await check_symbol(venue, order)
+    current = next(
+        (g for g in await venue.engine.gtts(venue.user_id, active_only=False)
+         if g.gtt_id == trigger_id),
+        None,
+    )  # fmt: skip
+    if current is not None and current.product != order.product:
+        problem = "cannot be changed: cancel and re-place the trigger"
+        raise ValidationFailed(f"product: {problem}", errors={"product": [problem]})
     try:
         return await venue.engine.modify_gtt(venue.user_id, trigger_id, **order.fields())
     except GttStateError as exc:

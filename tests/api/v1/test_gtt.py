@@ -414,15 +414,12 @@ async def test_modify_refuses_what_cannot_change(trader: Trader) -> None:
         r = await trader.post("modifygttorder", trigger_id=trigger_id, **{**SBIN_SINGLE, **change})
         assert r.status_code == 400, (change, r.text)
         assert r.json()["message"] == fixed
-    r = await trader.post(
-        "modifygttorder",
-        trigger_id=trigger_id,
-        **{**SBIN_SINGLE, "expires_at": "2027-01-01T00:00:00+05:30"},
-    )
-    assert r.status_code == 400
-    assert r.json()["errors"] == {
-        "expires_at": ["cannot be changed: cancel and re-place the trigger"]
-    }
+    for field, value in (("expires_at", "2027-01-01T00:00:00+05:30"), ("product", "NRML")):
+        r = await trader.post(
+            "modifygttorder", trigger_id=trigger_id, **{**SBIN_SINGLE, field: value}
+        )
+        assert r.status_code == 400
+        assert r.json()["errors"] == {field: ["cannot be changed: cancel and re-place the trigger"]}
     for name, extra in (("modifygttorder", SBIN_SINGLE), ("cancelgttorder", {})):
         r = await trader.post(name, trigger_id="GTT-000000-00000000", **extra)
         assert r.status_code == 404
