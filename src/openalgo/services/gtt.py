@@ -11,7 +11,7 @@ longer active (fired, cancelled, expired) is a 409, as for orders in a final sta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,9 +19,12 @@ from openalgo.brokers.sandbox.gtt import GTT_ACTIVE, TWO_LEG, GttStateError
 from openalgo.brokers.sandbox.state import GttState
 from openalgo.brokers.sandbox.venue import SandboxVenue
 from openalgo.brokers.sandbox.views import stamp
+from openalgo.domain.clock import IST
 from openalgo.domain.enums import PriceType
 from openalgo.domain.money import as_number
 from openalgo.errors import Conflict, ValidationFailed
+
+MAX_LIFETIME = timedelta(days=366)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,16 @@ async def check_symbol(venue: SandboxVenue, order: GttOrder) -> None:
 
 
 async def place(venue: SandboxVenue, order: GttOrder, *, expires_at: datetime | None) -> str:
-    """Arm a trigger (after `check_symbol`); its id (``GTT-YYMMDD-xxxxxxxx``)."""
+    """Arm a trigger (after `check_symbol`); its id (``GTT-YYMMDD-xxxxxxxx``).
+
+    ``expires_at`` (naive means IST) may be at most a year ahead, as brokers' GTTs: the default
+    lifetime is a year, and an unbounded date (year 9999) cannot even be shown in IST.
+    """
+    if expires_at is not None:
+        when = expires_at if expires_at.tzinfo is not None else expires_at.replace(tzinfo=IST)
+        if when > venue.engine.clock.now() + MAX_LIFETIME:
+            problem = "must be within one year from now"
+            raise ValidationFailed(f"expires_at: {problem}", errors={"expires_at": [problem]})
     return await venue.engine.place_gtt(
         venue.user_id, **order.fields(), expires_at=expires_at, strategy=order.strategy
     )

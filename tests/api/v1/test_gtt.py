@@ -387,6 +387,8 @@ async def test_ledger_refusals_write_nothing(trader: Trader) -> None:
         ({"price": 400.02}, "Price 400.02 is not a multiple of the tick size"),
         ({"price": 0}, "A LIMIT GTT needs a price greater than 0 for each leg"),
         ({"expires_at": "2020-01-01T00:00:00+05:30"}, "expires_at must be in the future"),
+        ({"expires_at": "9999-12-31T23:00:00-12:00"}, "expires_at: must be within one year"),
+        ({"expires_at": "2027-12-02T00:00:00"}, "expires_at: must be within one year"),
         ({"quantity": 10_000_000}, "Insufficient funds"),
         ({"exchange": "NSE_INDEX", "symbol": "NIFTY"}, "cannot be traded"),
         ({"exchange": "NFO", "symbol": future.symbol, "product": "NRML", "quantity": 1},
