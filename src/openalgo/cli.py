@@ -350,7 +350,7 @@ async def _ensure_simulator_master(settings: Settings) -> None:
     async with _engine(settings) as engine:
         summary = await ensure_simulator_master(
             create_sessionmaker(engine),
-            MarketCalendar.bundled(),
+            MarketCalendar.bundled(always_open=settings.market_always_open),
             today_ist(),
             seed=settings.sim_seed,
         )
@@ -406,7 +406,11 @@ def cmd_instruments_load(args: argparse.Namespace) -> int:
         source = str(path.resolve())
     elif broker == SIMULATOR:
         instruments, expired = (
-            simulator_master(MarketCalendar.bundled(), today, seed=settings.sim_seed),
+            simulator_master(
+                MarketCalendar.bundled(always_open=settings.market_always_open),
+                today,
+                seed=settings.sim_seed,
+            ),
             0,
         )
         source = f"generated for {today.isoformat()}"
