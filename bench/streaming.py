@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import faulthandler
 import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -966,6 +968,7 @@ def main() -> None:
         ]
     if args.only in ("all", "real"):
         real = RealServer.prepare()
+        atexit.register(shutil.rmtree, real.data, ignore_errors=True)
         runs += [
             scenario(
                 "real app: 1,000 idle sessions, real API key",
