@@ -119,6 +119,21 @@ async def test_depth_has_five_levels_each_side() -> None:
     assert all(level.quantity > 0 for level in depth.bids + depth.asks)
 
 
+async def test_depth_levels_never_have_more_orders_than_quantity() -> None:
+    """Each order at a level is at least one share (one lot on derivatives)."""
+    try:
+        for minute in range(0, 240, 7):
+            when = MONDAY_11 + timedelta(minutes=minute, seconds=minute)
+            for symbol, exchange in [("SBIN", "NSE"), ("NIFTY29DEC26FUT", "NFO")]:
+                lot = MARKET.valuer(symbol, exchange).instrument.lot_size
+                CLOCK.set(when)
+                depth = await MARKET.depth(symbol, exchange)
+                for level in depth.bids + depth.asks:
+                    assert 1 <= level.orders <= level.quantity // lot, (symbol, when, level)
+    finally:
+        CLOCK.set(MONDAY_11)
+
+
 async def test_unknown_symbol_is_not_found() -> None:
     with pytest.raises(NotFound, match="NOPE"):
         await MARKET.quote("NOPE", "NSE")

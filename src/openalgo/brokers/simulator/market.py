@@ -79,6 +79,11 @@ def _round_tick(value: float, tick: float) -> float:
 _MASK = (1 << 64) - 1
 
 
+def _orders(lots: int) -> int:
+    """How many orders make up a depth level of ``lots`` lots: 1 to 9, never more than lots."""
+    return min(lots, 1 + lots % 9)
+
+
 def _mix(x: int) -> int:
     """SplitMix64's finaliser: a cheap, well-spread hash of an integer (depth noise per second)."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK
@@ -413,9 +418,11 @@ class SimulatorMarket(MarketData):
             q_ask = lot * (1 + (noise >> (level * 6 + 30)) % 40)
             bid = _round_tick(quote.bid - level * tick, tick)
             if bid > 0:
-                bids.append(DepthLevel(bid, q_bid, 1 + q_bid // lot % 9))
+                bids.append(DepthLevel(bid, q_bid, _orders(q_bid // lot)))
             asks.append(
-                DepthLevel(_round_tick(quote.ask + level * tick, tick), q_ask, 1 + q_ask // lot % 9)
+                DepthLevel(
+                    _round_tick(quote.ask + level * tick, tick), q_ask, _orders(q_ask // lot)
+                )
             )
         return tuple(bids), tuple(asks)
 
