@@ -187,6 +187,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from openalgo.streaming.server import hard_message_limit
+
     if args.reload:
         # The reloader re-imports the app in a child process, which reads its settings from the
         # environment; pass the flags on that way.
@@ -203,6 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             proxy_headers=False,  # client addresses come from OPENALGO_TRUSTED_PROXIES only
             access_log=settings.access_log,
             ws_per_message_deflate=False,
+            ws_max_size=hard_message_limit(settings.ws_max_message_bytes),
         )
         return EXIT_OK
 
@@ -217,6 +220,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
         # Market data is serialized once per tick and shared; per-session compression would undo it.
         ws_per_message_deflate=False,
+        ws_max_size=hard_message_limit(settings.ws_max_message_bytes),
         proxy_headers=False,  # client addresses come from OPENALGO_TRUSTED_PROXIES only
     )
     server = uvicorn.Server(config)
