@@ -60,6 +60,7 @@ from openalgo.brokers.sandbox.ops import (
     is_expired,
     settle_t1,
 )
+from openalgo.brokers.sandbox.rowcache import RowCache
 from openalgo.brokers.sandbox.rules import (
     Spec,
     check_instrument,
@@ -130,11 +131,13 @@ class SandboxEngine:
         self.read_sessionmaker = read_sessionmaker or sessionmaker
         self.book = RestingBook()
         self.board = PriceBoard()
+        self.rows = RowCache()
         self.writer = BatchWriter(
             name=ledger,
             sessionmaker=sessionmaker,
             make_tx=self._make_tx,
             after_commit=self._after_commit,
+            on_failure=self.rows.clear,
             max_batch=self.timing.batch_size,
         )
         self.fill_latencies: deque[float] = deque(maxlen=200_000)
@@ -257,9 +260,11 @@ class SandboxEngine:
             today=ist(now).date(),
             new_funds=lambda user_id: self.config(user_id).starting_capital,
             settle=settle_t1,
+            cache=self.rows,
         )
 
     def _after_commit(self, tx: LedgerTx) -> None:
+        self.rows.remember(*tx.committed_rows())
         for hook in tx.after_commit:
             hook()
         for event in tx.events:
@@ -1166,6 +1171,7 @@ class _Nothing:
 
     user_ids: tuple[int, ...] = ()
     position_keys: tuple[Any, ...] = ()
+    optimistic = True
 
     async def apply(self, tx: LedgerTx) -> None:
         return None

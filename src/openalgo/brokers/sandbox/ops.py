@@ -524,6 +524,13 @@ class FillOrder:
     def order_ids(self) -> Iterable[str]:
         return () if self.snapshot is not None else (self.orderid,)
 
+    @property
+    def optimistic(self) -> bool:
+        """Can run without read locks: it reads only funds and its position, and writes both
+        back (a CNC sell also reads the holding, so it takes the locking way)."""
+        snap = self.snapshot
+        return snap is not None and not (snap.product == Product.CNC and snap.action == Action.SELL)
+
     async def apply(self, tx: LedgerTx) -> bool:
         if self.snapshot is not None and tx.attempt == 1:
             order: OrderState | None = tx.adopt_order(self.snapshot)

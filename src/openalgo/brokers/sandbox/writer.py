@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from openalgo.brokers.sandbox.state import PositionKey
-from openalgo.brokers.sandbox.store import LedgerTx, StaleState
+from openalgo.brokers.sandbox.store import LedgerTx, NeedsLocks, StaleState
 from openalgo.db.session import SessionMaker
 from openalgo.errors import ServiceUnavailable
 
@@ -48,7 +49,8 @@ class Op(Protocol):
     @property
     def position_keys(self) -> Iterable[PositionKey]: ...
 
-    # Optionally, ``order_ids``: orders the operation will lock (preloaded in one statement).
+    # Optionally, ``order_ids``: orders the operation will lock (preloaded in one statement),
+    # and ``optimistic``: True if it can run without read locks (see `LedgerTx.optimistic`).
 
     async def apply(self, tx: LedgerTx) -> Any: ...
 
@@ -66,6 +68,8 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
         return True
     if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True  # the server went away: the next attempt opens a new connection
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         return code in RETRY_SQLSTATES
     return False
@@ -79,18 +83,25 @@ class BatchWriter:
         sessionmaker: SessionMaker,
         make_tx: Callable[[Any], LedgerTx],
         after_commit: Callable[[LedgerTx], None],
+        on_failure: Callable[[], None] = lambda: None,
         max_batch: int = 256,
     ) -> None:
         self.name = name
-        self._sessionmaker = sessionmaker
+        bind = sessionmaker.kw.get("bind")
+        if not isinstance(bind, AsyncEngine):  # pragma: no cover - a programming error
+            raise TypeError("the sandbox writer needs a sessionmaker bound to an AsyncEngine")
+        self._engine = bind
+        self._conn: AsyncConnection | None = None
         self._make_tx = make_tx
         self._after_commit = after_commit
+        self._on_failure = on_failure
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.operations = 0
         self.retries = 0
+        self.relocked = 0  # optimistic attempts that needed locks after all
         self.batch_seconds: deque[float] = deque(maxlen=10_000)
 
     @property
@@ -113,6 +124,7 @@ class BatchWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        await self._close_connection()
         while not self._queue.empty():
             job = self._queue.get_nowait()
             if job is not None and not job.future.done():
@@ -152,12 +164,20 @@ class BatchWriter:
 
     async def _execute(self, jobs: list[_Job]) -> None:
         attempt = 0
+        optimistic = all(getattr(job.op, "optimistic", False) for job in jobs)
+        started = time.perf_counter()
         while True:
             attempt += 1
-            started = time.perf_counter()
             try:
-                results, tx = await self._once(jobs, attempt)
+                results, tx = await self._once(jobs, attempt, optimistic and attempt == 1)
+            except NeedsLocks:
+                # Not a conflict: the same batch, at once, taking its locks as it reads.
+                self.relocked += 1
+                optimistic = False
+                attempt -= 1
+                continue
             except Exception as exc:
+                self._on_failure()
                 if _retryable(exc) and attempt < MAX_ATTEMPTS:
                     self.retries += 1
                     log.debug("sandbox writer %s: retrying batch (%s)", self.name, exc)
@@ -188,27 +208,66 @@ class BatchWriter:
                     job.future.set_result(result)
             return
 
-    async def _once(self, jobs: list[_Job], attempt: int) -> tuple[list[Any], LedgerTx]:
-        async with self._sessionmaker() as session:
-            try:
-                tx = self._make_tx(session)
-                tx.attempt = attempt
-                users: set[int] = set()
-                keys: set[PositionKey] = set()
-                orderids: set[str] = set()
-                for job in jobs:
-                    users.update(job.op.user_ids)
-                    keys.update(job.op.position_keys)
-                    orderids.update(getattr(job.op, "order_ids", ()))
-                # Lock order: funds (per user, sorted), then orders, then positions. Every
-                # writer takes them in this order, so two workers cannot deadlock.
-                await tx.lock_funds(users)
-                await tx.preload_orders(orderids)
-                await tx.preload_positions(keys)
-                results = [await job.op.apply(tx) for job in jobs]
-                await tx.flush()
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+    async def _once(
+        self, jobs: list[_Job], attempt: int, optimistic: bool
+    ) -> tuple[list[Any], LedgerTx]:
+        conn = await self._connection()
+        trans = await conn.begin()
+        try:
+            tx = self._make_tx(conn)
+            tx.attempt = attempt
+            if attempt == 1:
+                # Cached rows and optimistic reads: first attempts only (module docstring of
+                # `rowcache.py`). PostgreSQL takes cached rows only when it reads without
+                # locks, so that every batch takes its locks in the same order.
+                tx.optimistic = optimistic and tx.postgresql
+                tx.use_cache = tx.cache is not None and (tx.optimistic or not tx.postgresql)
+            users: set[int] = set()
+            keys: set[PositionKey] = set()
+            orderids: set[str] = set()
+            for job in jobs:
+                users.update(job.op.user_ids)
+                keys.update(job.op.position_keys)
+                orderids.update(getattr(job.op, "order_ids", ()))
+            # Lock order: funds (per user, sorted), then orders, then positions. Every
+            # writer takes them in this order, so two workers cannot deadlock. (An optimistic
+            # batch reads without locks and takes them when it writes, in the same order.)
+            await tx.lock_funds(users)
+            await tx.preload_orders(orderids)
+            await tx.preload_positions(keys)
+            results = [await job.op.apply(tx) for job in jobs]
+            await tx.flush()
+            await trans.commit()
+        except BaseException as exc:
+            await self._abandon(trans, exc)
+            raise
         return results, tx
+
+    async def _connection(self) -> AsyncConnection:
+        """The writer's own connection, kept between batches.
+
+        Why: checking a connection out of the pool for every batch costs a ping (PostgreSQL's
+        pre-ping) and a rollback on return (a hand-off to aiosqlite's thread), and an ORM session
+        per batch adds its own bookkeeping to every statement; the writer only ever runs one
+        transaction at a time, so one connection is all it needs.
+        """
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = await self._engine.connect()
+        return self._conn
+
+    async def _abandon(self, trans: AsyncTransaction, exc: BaseException) -> None:
+        """Roll back; a connection that failed (or cannot roll back) is closed, not reused."""
+        broken = isinstance(exc, DBAPIError) and exc.connection_invalidated
+        try:
+            if trans.is_active:
+                await trans.rollback()
+        except Exception:
+            broken = True
+        if broken or not isinstance(exc, Exception):
+            await self._close_connection()
+
+    async def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
