@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine, Iterable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -68,12 +68,15 @@ from openalgo.brokers.sandbox.rules import (
     check_shape,
     mis_entry_block,
     relevant_prices,
+    square_off_cutoff,
+    t1_settlement_day,
 )
 from openalgo.brokers.sandbox.state import OPEN_STATUSES, FundsState, GttState, OrderState
 from openalgo.brokers.sandbox.store import FUNDS, GTTS, ORDERS, POSITIONS, LedgerTx
 from openalgo.brokers.sandbox.writer import BatchWriter
 from openalgo.db.models.sandbox import SandboxConfig as ConfigRow
 from openalgo.db.session import SessionMaker, transaction
+from openalgo.domain.calendar import MarketCalendar
 from openalgo.domain.clock import IST, Clock, ist
 from openalgo.domain.enums import PriceType, Product
 from openalgo.domain.instruments import InstrumentLookup
@@ -115,6 +118,7 @@ class SandboxEngine:
         timing: EngineTiming | None = None,
         feed: PriceFeed | None = None,
         mode: str = "analyze",
+        calendar: MarketCalendar | None = None,
     ) -> None:
         self.ledger = ledger
         self.mode = mode
@@ -127,6 +131,11 @@ class SandboxEngine:
         self.feed: PriceFeed = feed or NoFeed()
         self.defaults = config or SandboxConfig()
         self.timing = timing or EngineTiming()
+        # Trading days and sessions for the MIS cut-off and T+1 (the effective calendar: with
+        # market_always_open every day trades, as the simulated market does then).
+        self.calendar = calendar or MarketCalendar.bundled(
+            always_open=self.timing.market_always_open
+        )
         self.sessionmaker = sessionmaker
         self.read_sessionmaker = read_sessionmaker or sessionmaker
         self.book = RestingBook()
@@ -261,7 +270,12 @@ class SandboxEngine:
             new_funds=lambda user_id: self.config(user_id).starting_capital,
             settle=settle_t1,
             cache=self.rows,
+            t1_day=self.t1_day,
         )
+
+    def t1_day(self, exchange: str, day: date) -> date:
+        """When a CNC trade of ``day`` on ``exchange`` settles into holdings."""
+        return t1_settlement_day(self.calendar, exchange, day)
 
     def _after_commit(self, tx: LedgerTx) -> None:
         self.rows.remember(*tx.committed_rows())
@@ -321,7 +335,7 @@ class SandboxEngine:
         mis_block = ""
         if product == Product.MIS and not self.timing.market_always_open:
             mis_block = mis_entry_block(
-                self.config(user_id), exchange, now, self.timing.trading_start
+                self.config(user_id), exchange, now, self.timing.trading_start, self.calendar
             )
         market = await self.market_price(user_id, (exchange, spec.symbol))
         return PlaceOrder(
@@ -1025,8 +1039,11 @@ class SandboxEngine:
             ).all()
 
         def due(user_id: int, exchange: str, stale: bool) -> bool:
-            cutoff = self.config(user_id).square_off_time(exchange)
-            return cutoff is not None and (stale or local.time() >= cutoff)
+            cfg = self.config(user_id)
+            if stale:  # from an earlier day: whatever the calendar says about today
+                return cfg.square_off_time(exchange) is not None
+            cutoff = square_off_cutoff(cfg, self.calendar, exchange, today)
+            return cutoff is not None and local >= cutoff
 
         work: dict[int, set[str]] = {}
         keys: dict[int, set[SymbolKey]] = {}

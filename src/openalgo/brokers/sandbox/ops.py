@@ -904,7 +904,7 @@ async def settle_t1(tx: LedgerTx, funds: FundsState) -> None:
     funds.dirty = True
     user_id = funds.user_id
     for pos in await tx.user_positions(user_id):
-        if pos.product != Product.CNC or pos.opened_on >= tx.today:
+        if pos.product != Product.CNC or tx.t1_day(pos.exchange, pos.opened_on) > tx.today:
             continue
         if pos.quantity > 0:
             holding = await tx.holding(user_id, pos.symbol, pos.exchange)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -189,8 +189,11 @@ class LedgerTx:
         new_funds: Callable[[int], Decimal],
         settle: Callable[[LedgerTx, FundsState], Awaitable[None]],
         cache: RowCache | None = None,
+        t1_day: Callable[[str, date], date] | None = None,
     ) -> None:
         self.session = session
+        # When a CNC trade of a day settles (T+1 on the exchange's trading days).
+        self.t1_day = t1_day or (lambda _exchange, day: day + timedelta(days=1))
         self.ledger = ledger
         # 1 on the first run of a batch; a retry (after a lost race) re-reads everything.
         self.attempt = 1
