@@ -207,12 +207,13 @@ class LedgerTx:
         self._pg = dialect.name == "postgresql"
         self.postgresql = self._pg
         self.cache = cache
-        # Set by the writer for each attempt. ``use_cache``: funds and positions may come from the
-        # engine's `RowCache` (every copy taken is written back with its compare-and-set).
-        # ``optimistic`` (PostgreSQL, batches of fills only): reads take no row locks; the rows
-        # are locked when they are written, funds first, and a read that needs a lock raises
-        # `NeedsLocks`. Both only on a first attempt: a retry reads and locks everything.
-        self.use_cache = False
+        # Set by the writer for each attempt. ``cache_funds`` / ``cache_positions``: those rows may
+        # come from the engine's `RowCache` (every copy taken is written back with its
+        # compare-and-set). ``optimistic`` (PostgreSQL, batches of fills only): reads take no row
+        # locks; the rows are locked when they are written, funds first, and a read that needs a
+        # lock raises `NeedsLocks`. All only on a first attempt: a retry reads and locks.
+        self.cache_funds = False
+        self.cache_positions = False
         self.optimistic = False
         self._validate: set[PositionKey] = set()
         self.funds_rows: dict[int, FundsState] = {}
@@ -240,7 +241,7 @@ class LedgerTx:
         if not wanted:
             return
         found: dict[int, FundsState] = {}
-        if self.use_cache and self.cache is not None:
+        if self.cache_funds and self.cache is not None:
             for user_id in wanted:
                 cached = self.cache.take_funds(user_id)
                 if cached is not None:
@@ -327,7 +328,7 @@ class LedgerTx:
         # Every product of these (user, symbol) pairs comes back: remember that, so a position
         # that does not exist yet is not looked for again in this batch.
         self._looked_up.update(pairs)
-        if self.use_cache and self.cache is not None:
+        if self.cache_positions and self.cache is not None:
             unknown = []
             for pair in pairs:
                 cached = self.cache.take_pair(pair)
@@ -592,7 +593,11 @@ class LedgerTx:
         positions is the order every batch locks in (see `writer.py`)."""
         now = self.now
         writes = Writes(self.ledger)
-        changed_funds = [funds for funds in self.funds_rows.values() if funds.dirty]
+        # In id order: an optimistic batch takes these locks in this statement, so two workers
+        # take them in the same order.
+        changed_funds = sorted(
+            (funds for funds in self.funds_rows.values() if funds.dirty), key=lambda f: f.id
+        )
         writes.cas(
             FUNDS,
             "id",

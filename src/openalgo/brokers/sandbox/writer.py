@@ -218,10 +218,13 @@ class BatchWriter:
             tx.attempt = attempt
             if attempt == 1:
                 # Cached rows and optimistic reads: first attempts only (module docstring of
-                # `rowcache.py`). PostgreSQL takes cached rows only when it reads without
-                # locks, so that every batch takes its locks in the same order.
+                # `rowcache.py`). On PostgreSQL a user's funds row is the first lock any batch
+                # takes for that user (its other rows are locked after it, in any order), so a
+                # locking batch reads funds under FOR UPDATE and may take the rest from the
+                # cache; an optimistic batch takes its first lock when it writes, funds first.
                 tx.optimistic = optimistic and tx.postgresql
-                tx.use_cache = tx.cache is not None and (tx.optimistic or not tx.postgresql)
+                tx.cache_positions = tx.cache is not None
+                tx.cache_funds = tx.cache is not None and (tx.optimistic or not tx.postgresql)
             users: set[int] = set()
             keys: set[PositionKey] = set()
             orderids: set[str] = set()
