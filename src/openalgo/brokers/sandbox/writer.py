@@ -91,7 +91,7 @@ class BatchWriter:
         if not isinstance(bind, AsyncEngine):  # pragma: no cover - a programming error
             raise TypeError("the sandbox writer needs a sessionmaker bound to an AsyncEngine")
         self._engine = bind
-        self._conn: AsyncConnection | None = None
+        self._conns: dict[bool, AsyncConnection] = {}  # by autocommit
         self._make_tx = make_tx
         self._after_commit = after_commit
         self._on_failure = on_failure
@@ -124,7 +124,7 @@ class BatchWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        await self._close_connection()
+        await self._close_connections()
         while not self._queue.empty():
             job = self._queue.get_nowait()
             if job is not None and not job.future.done():
@@ -211,8 +211,11 @@ class BatchWriter:
     async def _once(
         self, jobs: list[_Job], attempt: int, optimistic: bool
     ) -> tuple[list[Any], LedgerTx]:
-        conn = await self._connection()
-        trans = await conn.begin()
+        # An optimistic batch on PostgreSQL reads without locks and writes in one statement
+        # that is all or nothing by itself (`writes.py`): no transaction needed, one round trip.
+        autocommit = optimistic and self._engine.dialect.name == "postgresql"
+        conn = await self._connection(autocommit=autocommit)
+        trans = None if autocommit else await conn.begin()
         try:
             tx = self._make_tx(conn)
             tx.attempt = attempt
@@ -240,37 +243,49 @@ class BatchWriter:
             await tx.preload_positions(keys)
             results = [await job.op.apply(tx) for job in jobs]
             await tx.flush()
-            await trans.commit()
+            if trans is not None:
+                await trans.commit()
+            else:
+                await conn.commit()  # ends SQLAlchemy's autobegun block; no round trip
         except BaseException as exc:
-            await self._abandon(trans, exc)
+            await self._abandon(conn, trans, exc)
             raise
         return results, tx
 
-    async def _connection(self) -> AsyncConnection:
-        """The writer's own connection, kept between batches.
+    async def _connection(self, *, autocommit: bool = False) -> AsyncConnection:
+        """The writer's own connection (one per mode), kept between batches.
 
         Why: checking a connection out of the pool for every batch costs a ping (PostgreSQL's
         pre-ping) and a rollback on return (a hand-off to aiosqlite's thread), and an ORM session
         per batch adds its own bookkeeping to every statement; the writer only ever runs one
-        transaction at a time, so one connection is all it needs.
+        transaction at a time, so one connection is all it needs (plus, on PostgreSQL, one in
+        autocommit for optimistic batches).
         """
-        if self._conn is None or self._conn.closed or self._conn.invalidated:
-            self._conn = await self._engine.connect()
-        return self._conn
+        conn = self._conns.get(autocommit)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = await self._engine.connect()
+            if autocommit:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._conns[autocommit] = conn
+        return conn
 
-    async def _abandon(self, trans: AsyncTransaction, exc: BaseException) -> None:
+    async def _abandon(
+        self, conn: AsyncConnection, trans: AsyncTransaction | None, exc: BaseException
+    ) -> None:
         """Roll back; a connection that failed (or cannot roll back) is closed, not reused."""
         broken = isinstance(exc, DBAPIError) and exc.connection_invalidated
         try:
-            if trans.is_active:
+            if trans is None:
+                await conn.rollback()
+            elif trans.is_active:
                 await trans.rollback()
         except Exception:
             broken = True
         if broken or not isinstance(exc, Exception):
-            await self._close_connection()
+            await self._close_connections()
 
-    async def _close_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
+    async def _close_connections(self) -> None:
+        conns, self._conns = self._conns, {}
+        for conn in conns.values():
             with contextlib.suppress(Exception):
                 await conn.close()

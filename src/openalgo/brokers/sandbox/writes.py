@@ -24,18 +24,21 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     Table,
+    and_,
     any_,
     bindparam,
+    case,
     column,
     delete,
     func,
     insert,
+    literal,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 Bind = AsyncSession | AsyncConnection
@@ -94,15 +97,15 @@ class Writes:
         params: dict[str, Any] = {}
         for number, piece in enumerate(self.pieces):
             params.update(_pg_params(f"p{number}_", piece, self.ledger))
+            params[f"p{number}_expected"] = len(piece.rows)
         stmt = _pg_statement(tuple(piece.shape for piece in self.pieces))
-        row = (await bind.execute(stmt, params)).one()._mapping
+        try:
+            row = (await bind.execute(stmt, params)).one()._mapping
+        except DBAPIError as exc:
+            if _sqlstate(exc) == DIVISION_BY_ZERO:  # the statement's own guard: see below
+                raise StaleState(f"rows changed under us ({len(self.pieces)} pieces)") from exc
+            raise
         for number, piece in enumerate(self.pieces):
-            count = row[f"n{number}"]
-            if count != len(piece.rows):
-                raise StaleState(
-                    f"{piece.table.name}: {len(piece.rows) - count} of {len(piece.rows)} rows "
-                    "changed under us"
-                )
             if piece.ids_by is not None:
                 ids.update(zip(row[f"k{number}"], row[f"i{number}"], strict=True))
         return ids
@@ -217,21 +220,39 @@ def _pg_piece(prefix: str, shape: Shape) -> Any:
 
 
 def _pg_statement(shapes: tuple[Shape, ...]) -> Any:
-    """One statement for all pieces: ``WITH p0 AS (...), p1 AS (...) SELECT count(p0), ...``.
+    """One statement for all pieces: ``WITH p0 AS (...), ... SELECT count(p0), ..., guard``.
 
+    The guard divides by zero unless every piece touched as many rows as it was given
+    (``p<n>_expected``), so a lost compare-and-set fails the whole statement: nothing of it is
+    written even outside a transaction (an optimistic batch runs it alone, in autocommit).
     An insert piece with ``ids_by`` adds two arrays, its key values and ids (two aggregates over
     the same CTE read its rows in the same order)."""
     if shapes not in _PG:
         columns = []
+        counts = []
         for n, shape in enumerate(shapes):
             cte = _pg_piece(f"p{n}_", shape).cte(f"p{n}")
-            columns.append(select(func.count()).select_from(cte).scalar_subquery().label(f"n{n}"))
+            count = select(func.count()).select_from(cte).scalar_subquery().label(f"n{n}")
+            columns.append(count)
+            counts.append((f"n{n}", bindparam(f"p{n}_expected", type_=Integer())))
             kind, _, key, _ = shape
             if kind == "insert" and key != "id":
                 columns.append(select(func.array_agg(cte.c[key])).scalar_subquery().label(f"k{n}"))
                 columns.append(select(func.array_agg(cte.c.id)).scalar_subquery().label(f"i{n}"))
-        _PG[shapes] = select(*columns)
+        inner = select(*columns).subquery("written")
+        every = and_(*(inner.c[name] == expected for name, expected in counts))
+        guard = (literal(1, Integer()) / case((every, 1), else_=0)).label("guard")
+        _PG[shapes] = select(*inner.c, guard)
     return _PG[shapes]
+
+
+DIVISION_BY_ZERO = "22012"
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code if isinstance(code, str) else None
 
 
 def _sqlite_params(piece: _Piece, ledger: str) -> list[dict[str, Any]]:
