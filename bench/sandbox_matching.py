@@ -34,6 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import text
+
 from bench._sandbox_setup import (
     CountingSink,
     Instruments,
@@ -140,6 +142,15 @@ async def run(backend: str, rate: int, seconds: float, orders: int, freeze: bool
             f"  {len(engine.book.orders)} resting orders placed in {placed:.1f} s "
             f"({len(requests) / placed:.0f} orders/s)"
         )
+
+        # Baseline: the database's own round trip right now (the floor under any commit).
+        trips = []
+        async with db.connect() as conn:
+            for _ in range(200):
+                before = time.perf_counter()
+                await conn.execute(text("SELECT 1"))
+                trips.append(time.perf_counter() - before)
+        print(f"  baseline, one database round trip (SELECT 1): {percentiles(trips)}")
 
         # Baseline: ticks inside the spread wake nothing.
         quiet = [

@@ -186,13 +186,17 @@ def _pg_piece(prefix: str, shape: Shape) -> Any:
     # ``key = ANY(keys)`` as well as the join: the table is then read through its index on the
     # key whatever the planner believes about its size (statistics lag behind a table that grew
     # fast, and a join planned on stale ones can scan the whole ledger for each batch).
-    wanted = table.c[key] == any_(bindparam(f"{prefix}key", type_=ARRAY(table.c[key].type)))
+    # Matched on the primary key, the ledger is implied (the id was read from, or returned by,
+    # this ledger's rows) and left out: a condition on it gives the planner an index to prefer,
+    # wrongly, when it believes the ledger holds a handful of rows.
+    wanted = [table.c[key] == any_(bindparam(f"{prefix}key", type_=ARRAY(table.c[key].type)))]
+    if key != "id":
+        wanted.append(table.c.ledger == ledger)
     if kind == "cas":
         return (
             update(table)
             .where(
-                wanted,
-                table.c.ledger == ledger,
+                *wanted,
                 table.c[key] == arrays.c.w_key,
                 table.c.version == arrays.c.w_version,
             )
@@ -203,8 +207,7 @@ def _pg_piece(prefix: str, shape: Shape) -> Any:
         return (
             delete(table)
             .where(
-                wanted,
-                table.c.ledger == ledger,
+                *wanted,
                 table.c[key] == arrays.c.w_key,
                 table.c.version == arrays.c.w_version,
             )
