@@ -104,7 +104,9 @@ class GcPauses:
         return ", ".join(parts) or "none"
 
 
-async def run(backend: str, rate: int, seconds: float, orders: int, freeze: bool) -> None:
+async def run(
+    backend: str, rate: int, seconds: float, orders: int, freeze: bool, lanes: int = 2
+) -> None:
     symbols = [f"SYM{i:03d}" for i in range(100)]
     per_side = orders // (2 * len(symbols))
     base = {s: 100.0 + 10 * i for i, s in enumerate(symbols)}
@@ -119,7 +121,7 @@ async def run(backend: str, rate: int, seconds: float, orders: int, freeze: bool
             market=lambda _u: market,
             events=CountingSink(),
             clock=SystemClock(),
-            timing=EngineTiming(market_always_open=True, quote_max_age=3600),
+            timing=EngineTiming(market_always_open=True, quote_max_age=3600, writer_lanes=lanes),
         )
         await engine.start(background=False)
 
@@ -239,12 +241,13 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--no-gc-freeze", dest="freeze", action="store_false")
+    parser.add_argument("--lanes", type=int, default=2, help="writer lanes (PostgreSQL)")
     args = parser.parse_args()
     print(f"sandbox pending-order matching ({pin_to_one_core()}, {load()})")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         print(f"{backend}:")
-        await run(backend, args.rate, args.seconds, args.orders, args.freeze)
+        await run(backend, args.rate, args.seconds, args.orders, args.freeze, args.lanes)
 
 
 if __name__ == "__main__":

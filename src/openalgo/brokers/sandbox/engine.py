@@ -148,6 +148,7 @@ class SandboxEngine:
             after_commit=self._after_commit,
             on_failure=self.rows.clear,
             max_batch=self.timing.batch_size,
+            lanes=self.timing.writer_lanes if _postgresql(sessionmaker) else 1,
         )
         self.fill_latencies: deque[float] = deque(maxlen=200_000)
         self._configs: dict[int, SandboxConfig] = {}
@@ -206,7 +207,7 @@ class SandboxEngine:
         while True:
             if self._side_tasks:
                 await asyncio.gather(*list(self._side_tasks), return_exceptions=True)
-            await self.writer.run(_Nothing())
+            await self.writer.barrier()
             if not self._side_tasks and self.writer.idle:
                 return
 
@@ -1156,6 +1157,11 @@ class SandboxEngine:
         return len(due)
 
 
+def _postgresql(sessionmaker: SessionMaker) -> bool:
+    bind = sessionmaker.kw.get("bind")
+    return getattr(getattr(bind, "dialect", None), "name", None) == "postgresql"
+
+
 def last_scheduled(now: datetime, weekday: int, at: Any) -> datetime:
     """The most recent instant (IST weekday ``weekday`` at ``at``) not after ``now``."""
     local = ist(now)
@@ -1181,14 +1187,3 @@ class _Timed:
 
     def __call__(self, future: asyncio.Future[Any]) -> None:
         self.engine._settled(future, self.started)
-
-
-class _Nothing:
-    """A no-op operation: when its future resolves, everything queued before it has committed."""
-
-    user_ids: tuple[int, ...] = ()
-    position_keys: tuple[Any, ...] = ()
-    optimistic = True
-
-    async def apply(self, tx: LedgerTx) -> None:
-        return None

@@ -76,6 +76,27 @@ def _retryable(exc: BaseException) -> bool:
     return False
 
 
+class _Lane:
+    """One queue, one task, its own connections: a writer runs one batch at a time per lane."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+        self.conns: dict[bool, AsyncConnection] = {}  # by autocommit
+
+
+class _Barrier:
+    """A no-op: when it commits in a lane, everything queued there before it has committed."""
+
+    user_ids: tuple[int, ...] = ()
+    position_keys: tuple[PositionKey, ...] = ()
+    optimistic = True
+
+    async def apply(self, tx: LedgerTx) -> None:
+        return None
+
+
 class BatchWriter:
     def __init__(
         self,
@@ -86,19 +107,21 @@ class BatchWriter:
         after_commit: Callable[[LedgerTx], None],
         on_failure: Callable[[], None] = lambda: None,
         max_batch: int = 256,
+        lanes: int = 1,
     ) -> None:
+        """``lanes``: batches that may commit at the same time, each for its own users (a user's
+        operations always go to the same lane, so they stay in order). More than one only helps
+        PostgreSQL; SQLite has one writer at a time whatever we do."""
         self.name = name
         bind = sessionmaker.kw.get("bind")
         if not isinstance(bind, AsyncEngine):  # pragma: no cover - a programming error
             raise TypeError("the sandbox writer needs a sessionmaker bound to an AsyncEngine")
         self._engine = bind
-        self._conns: dict[bool, AsyncConnection] = {}  # by autocommit
         self._make_tx = make_tx
         self._after_commit = after_commit
         self._on_failure = on_failure
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._lanes = [_Lane(n) for n in range(max(1, lanes))]
         self.batches = 0
         self.operations = 0
         self.retries = 0
@@ -106,71 +129,94 @@ class BatchWriter:
         self.batch_seconds: deque[float] = deque(maxlen=10_000)
 
     @property
+    def lanes(self) -> int:
+        return len(self._lanes)
+
+    @property
     def idle(self) -> bool:
         """Nothing queued (a batch may still be committing)."""
-        return self._queue.empty()
+        return all(lane.queue.empty() for lane in self._lanes)
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return all(lane.task is not None and not lane.task.done() for lane in self._lanes)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name=f"sandbox-writer-{self.name}")
+        for lane in self._lanes:
+            if lane.task is None:
+                lane.task = asyncio.create_task(
+                    self._loop(lane), name=f"sandbox-writer-{self.name}-{lane.number}"
+                )
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._queue.put_nowait(None)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-        await self._close_connections()
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
-            if job is not None and not job.future.done():
-                job.future.set_exception(ServiceUnavailable("sandbox engine stopped"))
+        for lane in self._lanes:
+            if lane.task is None:
+                continue
+            lane.queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await lane.task
+            lane.task = None
+            await self._close_connections(lane)
+            while not lane.queue.empty():
+                job = lane.queue.get_nowait()
+                if job is not None and not job.future.done():
+                    job.future.set_exception(ServiceUnavailable("sandbox engine stopped"))
+
+    def _lane_of(self, op: Op) -> _Lane:
+        if len(self._lanes) == 1:
+            return self._lanes[0]
+        user = getattr(op, "user_id", None)
+        if not isinstance(user, int):
+            user = next(iter(op.user_ids), 0)
+        return self._lanes[user % len(self._lanes)]
 
     def submit(self, op: Op) -> asyncio.Future[Any]:
         """Queue ``op``; the future resolves after the commit that contains it."""
+        return self._submit(self._lane_of(op), op)
+
+    def _submit(self, lane: _Lane, op: Op) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self._task is None or self._task.done():
+        if lane.task is None or lane.task.done():
             future.set_exception(ServiceUnavailable("sandbox engine is not running"))
             return future
-        self._queue.put_nowait(_Job(op, future))
+        lane.queue.put_nowait(_Job(op, future))
         return future
 
     async def run(self, op: Op) -> Any:
         return await self.submit(op)
 
-    async def _loop(self) -> None:
+    async def barrier(self) -> None:
+        """Wait until everything queued so far, in every lane, has committed."""
+        await asyncio.gather(*(self._submit(lane, _Barrier()) for lane in self._lanes))
+
+    async def _loop(self, lane: _Lane) -> None:
         while True:
-            job = await self._queue.get()
+            job = await lane.queue.get()
             if job is None:
                 return
             jobs = [job]
             stop = False
-            while len(jobs) < self._max_batch and not self._queue.empty():
-                nxt = self._queue.get_nowait()
+            while len(jobs) < self._max_batch and not lane.queue.empty():
+                nxt = lane.queue.get_nowait()
                 if nxt is None:
                     stop = True
                     break
                 jobs.append(nxt)
             try:
-                await self._execute(jobs)
+                await self._execute(lane, jobs)
             except Exception:  # pragma: no cover - _execute reports to futures; belt and braces
                 log.exception("sandbox writer %s: batch failed", self.name)
             if stop:
                 return
 
-    async def _execute(self, jobs: list[_Job]) -> None:
+    async def _execute(self, lane: _Lane, jobs: list[_Job]) -> None:
         attempt = 0
         optimistic = all(getattr(job.op, "optimistic", False) for job in jobs)
         started = time.perf_counter()
         while True:
             attempt += 1
             try:
-                results, tx = await self._once(jobs, attempt, optimistic and attempt == 1)
+                results, tx = await self._once(lane, jobs, attempt, optimistic and attempt == 1)
             except NeedsLocks:
                 # Not a conflict: the same batch, at once, taking its locks as it reads.
                 self.relocked += 1
@@ -186,7 +232,7 @@ class BatchWriter:
                     continue
                 if len(jobs) > 1:
                     for single in jobs:
-                        await self._execute([single])
+                        await self._execute(lane, [single])
                     return
                 log.warning(
                     "sandbox writer %s: operation %s failed: %r",
@@ -210,12 +256,12 @@ class BatchWriter:
             return
 
     async def _once(
-        self, jobs: list[_Job], attempt: int, optimistic: bool
+        self, lane: _Lane, jobs: list[_Job], attempt: int, optimistic: bool
     ) -> tuple[list[Any], LedgerTx]:
         # An optimistic batch on PostgreSQL reads without locks and writes in one statement
         # that is all or nothing by itself (`writes.py`): no transaction needed, one round trip.
         autocommit = optimistic and self._engine.dialect.name == "postgresql"
-        conn = await self._connection(autocommit=autocommit)
+        conn = await self._connection(lane, autocommit=autocommit)
         trans = None if autocommit else await conn.begin()
         try:
             tx = self._make_tx(conn)
@@ -249,11 +295,11 @@ class BatchWriter:
             else:
                 await conn.commit()  # ends SQLAlchemy's autobegun block; no round trip
         except BaseException as exc:
-            await self._abandon(conn, trans, exc)
+            await self._abandon(lane, conn, trans, exc)
             raise
         return results, tx
 
-    async def _connection(self, *, autocommit: bool = False) -> AsyncConnection:
+    async def _connection(self, lane: _Lane, *, autocommit: bool = False) -> AsyncConnection:
         """The writer's own connection (one per mode), kept between batches.
 
         Why: checking a connection out of the pool for every batch costs a ping (PostgreSQL's
@@ -262,7 +308,7 @@ class BatchWriter:
         transaction at a time, so one connection is all it needs (plus, on PostgreSQL, one in
         autocommit for optimistic batches).
         """
-        conn = self._conns.get(autocommit)
+        conn = lane.conns.get(autocommit)
         if conn is None or conn.closed or conn.invalidated:
             conn = await self._engine.connect()
             if autocommit:
@@ -274,11 +320,15 @@ class BatchWriter:
                 # connection only ever runs the writer's statements. Reset before it is closed.
                 await conn.execute(text("SET enable_seqscan = off"))
                 await conn.commit()
-            self._conns[autocommit] = conn
+            lane.conns[autocommit] = conn
         return conn
 
     async def _abandon(
-        self, conn: AsyncConnection, trans: AsyncTransaction | None, exc: BaseException
+        self,
+        lane: _Lane,
+        conn: AsyncConnection,
+        trans: AsyncTransaction | None,
+        exc: BaseException,
     ) -> None:
         """Roll back; a connection that failed (or cannot roll back) is closed, not reused."""
         broken = isinstance(exc, DBAPIError) and exc.connection_invalidated
@@ -290,10 +340,10 @@ class BatchWriter:
         except Exception:
             broken = True
         if broken or not isinstance(exc, Exception):
-            await self._close_connections()
+            await self._close_connections(lane)
 
-    async def _close_connections(self) -> None:
-        conns, self._conns = self._conns, {}
+    async def _close_connections(self, lane: _Lane) -> None:
+        conns, lane.conns = lane.conns, {}
         for conn in conns.values():
             with contextlib.suppress(Exception):
                 if conn.dialect.name == "postgresql" and not conn.invalidated:
