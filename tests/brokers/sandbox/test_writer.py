@@ -106,3 +106,33 @@ async def test_the_writer_reconnects_when_the_database_drops_its_connection(
     [line] = await engine.position_lines(user)
     assert line.position.quantity == 3
     await assert_consistent(user)
+
+
+async def test_the_writers_session_settings_do_not_leak_into_the_pool(
+    make_engine: EngineFactory, user: int, db: AsyncEngine
+) -> None:
+    if db.dialect.name != "postgresql":
+        pytest.skip("session settings are PostgreSQL's")
+    engine = await make_engine()
+    await engine.place_order(user, order("SBIN", "BUY", 1))  # a locking batch
+    engine.on_tick(tick("SBIN", "NSE", 800.0))
+    await engine.drain()  # optimistic barriers: the autocommit connection too
+    await engine.stop()
+
+    pooled = db.pool.checkedin()  # type: ignore[attr-defined]
+    assert pooled >= 2
+    conns = [await db.connect() for _ in range(pooled)]
+    try:
+        for conn in conns:
+            settings = (
+                await conn.execute(
+                    text(
+                        "SELECT current_setting('enable_seqscan'), "
+                        "current_setting('synchronous_commit')"
+                    )
+                )
+            ).one()
+            assert tuple(settings) == ("on", "on")
+    finally:
+        for conn in conns:
+            await conn.close()
