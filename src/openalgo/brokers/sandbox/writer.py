@@ -1,9 +1,16 @@
-"""Group commit: one task per ledger applies queued operations in batches, one transaction each.
+"""Group commit: per ledger, queued operations are applied in batches, one transaction each.
 
 Why a queue and not a lock: callers never wait on each other, only on their own future; nothing is
 held across an await except the database transaction itself, and a batch turns N orders into a
 handful of statements and one commit (SQLite allows one writer at a time anyway, so per-request
 transactions would only queue on its busy timeout). Reads never come through here.
+
+Lanes: on PostgreSQL a ledger has more than one queue, each with its own task and connections; a
+user's operations always go to the same lane (they stay in order), and batches of different users
+commit side by side. SQLite has one lane.
+
+Batches of fills only (``optimistic`` operations) on PostgreSQL read without locks and write in one
+self-guarding statement in autocommit: one round trip (see `store.LedgerTx` and `writes.py`).
 
 Failure handling:
 - A compare-and-set miss, a deadlock, a serialisation failure, a busy SQLite or a unique-key clash
