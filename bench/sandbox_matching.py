@@ -18,7 +18,8 @@ loaded) before the paced run; `--no-gc-freeze` leaves it to the collector. The p
 took during the paced run are printed either way.
 
 Usage: .venv/bin/python bench/sandbox_matching.py [--backend sqlite|postgresql|both]
-       [--rate 20000] [--seconds 5] [--orders 10000] [--no-gc-freeze]
+       [--rate 20000] [--seconds 5] [--orders 10000] [--no-gc-freeze] [--lanes 2]
+       [--batch-size 256]
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from openalgo.domain.market import Tick
 from openalgo.domain.orders import OrderRequest
 
 TICK = 0.05
+OPENING = 0.5  # seconds: the opening burst of fills, reported apart
 
 
 def limit(symbol: str, action: Action, price: float) -> OrderRequest:
@@ -105,7 +107,13 @@ class GcPauses:
 
 
 async def run(
-    backend: str, rate: int, seconds: float, orders: int, freeze: bool, lanes: int = 2
+    backend: str,
+    rate: int,
+    seconds: float,
+    orders: int,
+    freeze: bool,
+    lanes: int = 2,
+    batch_size: int = EngineTiming.batch_size,
 ) -> None:
     symbols = [f"SYM{i:03d}" for i in range(100)]
     per_side = orders // (2 * len(symbols))
@@ -121,7 +129,12 @@ async def run(
             market=lambda _u: market,
             events=CountingSink(),
             clock=SystemClock(),
-            timing=EngineTiming(market_always_open=True, quote_max_age=3600, writer_lanes=lanes),
+            timing=EngineTiming(
+                market_always_open=True,
+                quote_max_age=3600,
+                writer_lanes=lanes,
+                batch_size=batch_size,
+            ),
         )
         await engine.start(background=False)
 
@@ -180,6 +193,8 @@ async def run(
         collector = GcPauses()
         engine.fill_latencies.clear()
         engine.writer.batch_seconds.clear()
+        engine.writer.wait_seconds.clear()
+        committed: list[tuple[float, int]] = []  # (time, fills committed so far), per loop turn
         batches, operations = engine.writer.batches, engine.writer.operations
         lags: list[float] = []
         sent = 0
@@ -194,8 +209,10 @@ async def run(
             before = time.perf_counter()
             await asyncio.sleep(0.001)
             lags.append(time.perf_counter() - before - 0.001)
+            committed.append((time.perf_counter() - started, len(engine.fill_latencies)))
         offered = time.perf_counter() - started
         await engine.drain()
+        committed.append((time.perf_counter() - started, len(engine.fill_latencies)))
         cpu = time.process_time() - cpu
         fills = len(engine.fill_latencies)
         print(
@@ -203,7 +220,23 @@ async def run(
             f"delivered, {fills} fills ({fills / offered:.0f}/s), "
             f"{len(engine.book.orders)} still resting"
         )
-        print(f"  tick-to-fill (committed): {percentiles(list(engine.fill_latencies))}")
+        latencies = list(engine.fill_latencies)
+        print(f"  tick-to-fill (committed): {percentiles(latencies)}")
+        # The walk starts next to the resting orders, so fills come fastest at the start.
+        opening = next((n for t, n in committed if t >= OPENING), len(latencies))
+        print(
+            f"    first {OPENING} s: {opening} fills ({opening / OPENING:.0f}/s), "
+            f"{percentiles(latencies[:opening])}"
+        )
+        rest = len(latencies) - opening
+        print(
+            f"    after it: {rest} fills ({rest / max(1e-9, offered - OPENING):.0f}/s), "
+            f"{percentiles(latencies[opening:])}"
+        )
+        print(
+            f"  waiting for the writer's lane (queued until the batch starts): "
+            f"{percentiles(list(engine.writer.wait_seconds))}"
+        )
         batches = engine.writer.batches - batches
         operations = engine.writer.operations - operations
         print(
@@ -242,12 +275,17 @@ async def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--no-gc-freeze", dest="freeze", action="store_false")
     parser.add_argument("--lanes", type=int, default=2, help="writer lanes (PostgreSQL)")
+    parser.add_argument(
+        "--batch-size", type=int, default=EngineTiming.batch_size, help="largest batch per commit"
+    )
     args = parser.parse_args()
     print(f"sandbox pending-order matching ({pin_to_one_core()}, {load()})")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         print(f"{backend}:")
-        await run(backend, args.rate, args.seconds, args.orders, args.freeze, args.lanes)
+        await run(
+            backend, args.rate, args.seconds, args.orders, args.freeze, args.lanes, args.batch_size
+        )
 
 
 if __name__ == "__main__":

@@ -136,3 +136,44 @@ async def test_the_writers_session_settings_do_not_leak_into_the_pool(
     finally:
         for conn in conns:
             await conn.close()
+
+
+async def test_fills_after_start_up_run_the_statements_the_warm_up_prepared(
+    make_engine: EngineFactory, user: int, db: AsyncEngine, assert_consistent: Checker
+) -> None:
+    if db.dialect.name != "postgresql":
+        pytest.skip("prepared statements on the writer's autocommit connection are PostgreSQL's")
+    engine = await make_engine()
+    first = await engine.place_order(
+        user, order("SBIN", "BUY", 10, pricetype="LIMIT", price="790")
+    )
+    second = await engine.place_order(
+        user, order("SBIN", "BUY", 5, pricetype="LIMIT", price="780")
+    )
+    lane = engine.writer._lanes[user % engine.writer.lanes]
+    conn = lane.conns[True]  # opened and warmed at start, before any fill
+
+    async def writes_prepared() -> set[str]:
+        query = "SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'WITH p0 %'"
+        statements = set((await conn.execute(text(query))).scalars())
+        await conn.commit()
+        return statements
+
+    warmed = await writes_prepared()
+    assert len(warmed) == 3  # funds, orders, trades and positions: opened, changed or both
+    relocked = engine.writer.relocked
+    waits = len(engine.writer.wait_seconds)
+
+    engine.on_tick(tick("SBIN", "NSE", 789.0))  # opens the position
+    await engine.drain()
+    engine.on_tick(tick("SBIN", "NSE", 779.0))  # adds to it
+    await engine.drain()
+
+    assert (await engine.order(user, first)).status == "complete"
+    assert (await engine.order(user, second)).status == "complete"
+    assert engine.writer.relocked == relocked  # both went the optimistic way, on that connection
+    assert await writes_prepared() == warmed  # and neither needed a statement of its own
+    assert len(engine.writer.wait_seconds) >= waits + 2  # every operation's wait is recorded
+    [line] = await engine.position_lines(user)
+    assert line.position.quantity == 15
+    await assert_consistent(user)

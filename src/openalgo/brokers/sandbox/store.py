@@ -601,24 +601,7 @@ class LedgerTx:
         writes.cas(
             FUNDS,
             "id",
-            [
-                (
-                    funds.id,
-                    funds.version,
-                    {
-                        "capital": funds.capital,
-                        "available": funds.available,
-                        "used_margin": funds.used_margin,
-                        "realized_pnl": funds.realized_pnl,
-                        "reset_count": funds.reset_count,
-                        "last_reset_at": funds.last_reset_at,
-                        "settled_on": funds.settled_on,
-                        "version": funds.version + 1,
-                        "updated_at": now,
-                    },
-                )
-                for funds in changed_funds
-            ],
+            [(funds.id, funds.version, _funds_changes(funds, now)) for funds in changed_funds],
         )
         new_ids = {o.orderid for o in self.new_orders}
         writes.insert(ORDERS, [o.values() for o in self.new_orders], ids_by="orderid")
@@ -717,6 +700,75 @@ class LedgerTx:
         for hold in await self.user_holdings(user_id):
             hold.deleted = True
             hold.dirty = True
+
+
+def _funds_changes(funds: FundsState, now: datetime) -> dict[str, Any]:
+    return {
+        "capital": funds.capital,
+        "available": funds.available,
+        "used_margin": funds.used_margin,
+        "realized_pnl": funds.realized_pnl,
+        "reset_count": funds.reset_count,
+        "last_reset_at": funds.last_reset_at,
+        "settled_on": funds.settled_on,
+        "version": funds.version + 1,
+        "updated_at": now,
+    }
+
+
+# The columns of a trade row, as `ops.execute_fill` writes them (a test holds the two together).
+TRADE_COLUMNS = (
+    "user_id",
+    "tradeid",
+    "orderid",
+    "strategy",
+    "symbol",
+    "exchange",
+    "product",
+    "action",
+    "quantity",
+    "price",
+    "realized_pnl",
+    "epoch",
+    "created_at",
+)
+
+
+class _Columns:
+    """Stands in for a state object when only the names of the columns it writes are wanted."""
+
+    def __getattr__(self, name: str) -> Any:
+        return 0
+
+
+def fill_warmups(ledger: str) -> list[Writes]:
+    """Empty batches shaped like batches of fills, one per shape a fill batch takes (funds,
+    orders and trades, and positions changed, opened or both), for the writer to run once per
+    connection before the first fills (`writer.BatchWriter._warm`).
+
+    Why: the first time a connection runs a statement it is compiled, prepared, and the server
+    process loads the tables and indexes it touches: 20-50 ms on a busy machine, paid by the
+    first fills after start-up, which come in a burst when resting orders sit near the price.
+    Empty arrays write nothing and pass the statement's guard (zero rows expected, zero touched).
+    """
+    stand_in: Any = _Columns()
+    now = datetime(2000, 1, 1)
+    funds = tuple(_funds_changes(stand_in, now))
+    orders = tuple(_order_changes(stand_in))
+    changed = tuple(_position_values(stand_in, now))  # its version is among them
+    opened = (*_position_values(stand_in, now), "created_at")
+    out = []
+    for with_changed, with_opened in ((False, True), (True, False), (True, True)):
+        writes = Writes(ledger)
+        writes.empty("cas", FUNDS, "id", funds)
+        writes.empty("cas", ORDERS, "id", orders)
+        writes.empty("insert", TRADES, "id", TRADE_COLUMNS)
+        if with_changed:
+            writes.empty("cas", POSITIONS, "id", changed)
+        if with_opened:
+            writes.empty("insert", POSITIONS, "id", opened)
+        out.append(writes)
+    return out
 
 
 def _order_changes(o: OrderState) -> dict[str, Any]:

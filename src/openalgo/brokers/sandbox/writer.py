@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from openalgo.brokers.sandbox.state import PositionKey
 from openalgo.brokers.sandbox.store import LedgerTx, NeedsLocks, StaleState
+from openalgo.brokers.sandbox.writes import Writes
 from openalgo.db.session import SessionMaker
 from openalgo.errors import ServiceUnavailable
 
@@ -115,10 +116,13 @@ class BatchWriter:
         on_failure: Callable[[], None] = lambda: None,
         max_batch: int = 256,
         lanes: int = 1,
+        warmups: Callable[[], list[Writes]] = list,
     ) -> None:
         """``lanes``: batches that may commit at the same time, each for its own users (a user's
         operations always go to the same lane, so they stay in order). More than one only helps
-        PostgreSQL; SQLite has one writer at a time whatever we do."""
+        PostgreSQL; SQLite has one writer at a time whatever we do. ``warmups``: empty batches
+        run once on each lane's PostgreSQL autocommit connection before its first batch, so the
+        statements optimistic batches use are prepared (see `_warm`)."""
         self.name = name
         bind = sessionmaker.kw.get("bind")
         if not isinstance(bind, AsyncEngine):  # pragma: no cover - a programming error
@@ -128,12 +132,16 @@ class BatchWriter:
         self._after_commit = after_commit
         self._on_failure = on_failure
         self._max_batch = max_batch
+        self._warmups = warmups
         self._lanes = [_Lane(n) for n in range(max(1, lanes))]
         self.batches = 0
         self.operations = 0
         self.retries = 0
         self.relocked = 0  # optimistic attempts that needed locks after all
         self.batch_seconds: deque[float] = deque(maxlen=10_000)
+        # Per operation: queued until its batch started (the part of a fill's latency that is
+        # waiting for the lane, as opposed to its own batch's work).
+        self.wait_seconds: deque[float] = deque(maxlen=200_000)
 
     @property
     def lanes(self) -> int:
@@ -197,6 +205,7 @@ class BatchWriter:
         await asyncio.gather(*(self._submit(lane, _Barrier()) for lane in self._lanes))
 
     async def _loop(self, lane: _Lane) -> None:
+        await self._warm(lane)
         while True:
             job = await lane.queue.get()
             if job is None:
@@ -209,12 +218,36 @@ class BatchWriter:
                     stop = True
                     break
                 jobs.append(nxt)
+            now = time.perf_counter()
+            self.wait_seconds.extend(now - queued.enqueued for queued in jobs)
             try:
                 await self._execute(lane, jobs)
             except Exception:  # pragma: no cover - _execute reports to futures; belt and braces
                 log.exception("sandbox writer %s: batch failed", self.name)
             if stop:
                 return
+
+    async def _warm(self, lane: _Lane) -> None:
+        """Open the lane's connections before its first batch needs them.
+
+        Why: opened on demand, the first batch of each kind pays for it (on PostgreSQL the
+        connection, its session settings and a commit) and each statement's first run on a
+        connection (compiled, prepared, and the server process loading the tables it touches):
+        20-50 ms each on a busy machine, measured as the first fills' commits, while the first
+        fills after start-up come in a burst. The warm-up batches are empty and write nothing. A
+        failure here is not an error: the batch that needs the connection opens it again and
+        reports."""
+        postgresql = self._engine.dialect.name == "postgresql"
+        try:
+            await self._connection(lane)
+            if postgresql:
+                conn = await self._connection(lane, autocommit=True)
+                for writes in self._warmups():
+                    await writes.run_postgresql(conn)
+                await conn.commit()  # ends SQLAlchemy's autobegun block; no round trip
+        except Exception as exc:
+            log.debug("sandbox writer %s: opening lane %d failed: %r", self.name, lane.number, exc)
+            await self._close_connections(lane)
 
     async def _execute(self, lane: _Lane, jobs: list[_Job]) -> None:
         attempt = 0

@@ -82,6 +82,10 @@ class Writes:
         if rows:
             self.pieces.append(_Piece("insert", table, "id", tuple(rows[0]), rows, ids_by))
 
+    def empty(self, kind: str, table: Table, key: str, columns: tuple[str, ...]) -> None:
+        """A piece with no rows: the statement's shape without its work (to prepare it)."""
+        self.pieces.append(_Piece(kind, table, key, columns, []))
+
     def delete(self, table: Table, rows: list[tuple[Any, int]]) -> None:
         """Delete rows still at the version read (``rows``: id, version)."""
         if rows:
