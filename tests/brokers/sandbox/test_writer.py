@@ -144,12 +144,8 @@ async def test_fills_after_start_up_run_the_statements_the_warm_up_prepared(
     if db.dialect.name != "postgresql":
         pytest.skip("prepared statements on the writer's autocommit connection are PostgreSQL's")
     engine = await make_engine()
-    first = await engine.place_order(
-        user, order("SBIN", "BUY", 10, pricetype="LIMIT", price="790")
-    )
-    second = await engine.place_order(
-        user, order("SBIN", "BUY", 5, pricetype="LIMIT", price="780")
-    )
+    first = await engine.place_order(user, order("SBIN", "BUY", 10, pricetype="LIMIT", price="790"))
+    second = await engine.place_order(user, order("SBIN", "BUY", 5, pricetype="LIMIT", price="780"))
     lane = engine.writer._lanes[user % engine.writer.lanes]
     conn = lane.conns[True]  # opened and warmed at start, before any fill
 
