@@ -19,7 +19,7 @@ took during the paced run are printed either way.
 
 Usage: .venv/bin/python bench/sandbox_matching.py [--backend sqlite|postgresql|both]
        [--rate 20000] [--seconds 5] [--orders 10000] [--no-gc-freeze] [--lanes 2]
-       [--batch-size 256]
+       [--batch-size 256] [--no-pin]
 """
 
 from __future__ import annotations
@@ -278,8 +278,16 @@ async def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=EngineTiming.batch_size, help="largest batch per commit"
     )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="leave the process to the scheduler (default: pinned to one CPU, as the target is "
+        "stated per core; pinned, it waits whenever that CPU is busy, even with the other idle)",
+    )
     args = parser.parse_args()
-    print(f"sandbox pending-order matching ({pin_to_one_core()}, {load()})")
+    pinned = pin_to_one_core() if args.pin else "not pinned"
+    print(f"sandbox pending-order matching ({pinned}, {load()})")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         print(f"{backend}:")
