@@ -143,20 +143,26 @@ async def test_fills_after_start_up_run_the_statements_the_warm_up_prepared(
 ) -> None:
     if db.dialect.name != "postgresql":
         pytest.skip("prepared statements on the writer's autocommit connection are PostgreSQL's")
+    await db.dispose()  # new connections: none has statements prepared by earlier tests' writers
     engine = await make_engine()
     first = await engine.place_order(user, order("SBIN", "BUY", 10, pricetype="LIMIT", price="790"))
     second = await engine.place_order(user, order("SBIN", "BUY", 5, pricetype="LIMIT", price="780"))
     lane = engine.writer._lanes[user % engine.writer.lanes]
     conn = lane.conns[True]  # opened and warmed at start, before any fill
 
-    async def writes_prepared() -> set[str]:
-        query = "SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'WITH p0 %'"
+    async def prepared() -> set[str]:
+        query = (
+            "SELECT statement FROM pg_prepared_statements "
+            "WHERE statement NOT LIKE '%pg_prepared_statements%'"
+        )
         statements = set((await conn.execute(text(query))).scalars())
         await conn.commit()
         return statements
 
-    warmed = await writes_prepared()
-    assert len(warmed) == 3  # funds, orders, trades and positions: opened, changed or both
+    warmed = await prepared()
+    # Funds, orders, trades and positions (opened, changed or both), and the positions lookup.
+    assert len([s for s in warmed if s.startswith("WITH p0 ")]) == 3
+    assert len([s for s in warmed if s.startswith("SELECT sandbox_positions.")]) == 1
     relocked = engine.writer.relocked
     waits = len(engine.writer.wait_seconds)
 
@@ -168,7 +174,7 @@ async def test_fills_after_start_up_run_the_statements_the_warm_up_prepared(
     assert (await engine.order(user, first)).status == "complete"
     assert (await engine.order(user, second)).status == "complete"
     assert engine.writer.relocked == relocked  # both went the optimistic way, on that connection
-    assert await writes_prepared() == warmed  # and neither needed a statement of its own
+    assert await prepared() == warmed  # and neither needed a statement of its own
     assert len(engine.writer.wait_seconds) >= waits + 2  # every operation's wait is recorded
     [line] = await engine.position_lines(user)
     assert line.position.quantity == 15

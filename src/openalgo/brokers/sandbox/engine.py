@@ -72,7 +72,7 @@ from openalgo.brokers.sandbox.rules import (
     t1_settlement_day,
 )
 from openalgo.brokers.sandbox.state import OPEN_STATUSES, FundsState, GttState, OrderState
-from openalgo.brokers.sandbox.store import FUNDS, GTTS, ORDERS, POSITIONS, LedgerTx, fill_warmups
+from openalgo.brokers.sandbox.store import FUNDS, GTTS, ORDERS, POSITIONS, LedgerTx
 from openalgo.brokers.sandbox.writer import BatchWriter
 from openalgo.db.models.sandbox import SandboxConfig as ConfigRow
 from openalgo.db.session import SessionMaker, transaction
@@ -149,7 +149,6 @@ class SandboxEngine:
             on_failure=self.rows.clear,
             max_batch=self.timing.batch_size,
             lanes=self.timing.writer_lanes if _postgresql(sessionmaker) else 1,
-            warmups=lambda: fill_warmups(ledger),
         )
         self.fill_latencies: deque[float] = deque(maxlen=200_000)
         self._configs: dict[int, SandboxConfig] = {}

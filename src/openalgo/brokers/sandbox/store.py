@@ -583,6 +583,14 @@ class LedgerTx:
         self.new_gtts.append(state)
         self.gtts[state.gtt_id] = state
 
+    async def warm_up(self) -> None:
+        """Run, writing and reading nothing, the statements an optimistic batch of fills runs on
+        PostgreSQL (its writes in each shape, `fill_warmups`, and the positions lookup), so the
+        first fills on this connection find them prepared."""
+        for writes in fill_warmups(self.ledger):
+            await writes.run_postgresql(self.session)
+        await self.preload_positions([(0, "", "", "")])  # user 0: nobody's positions
+
     # --- writing back ---------------------------------------------------------------------------
 
     async def flush(self) -> None:
@@ -744,7 +752,7 @@ class _Columns:
 def fill_warmups(ledger: str) -> list[Writes]:
     """Empty batches shaped like batches of fills, one per shape a fill batch takes (funds,
     orders and trades, and positions changed, opened or both), for the writer to run once per
-    connection before the first fills (`writer.BatchWriter._warm`).
+    connection before the first fills (`LedgerTx.warm_up`, `writer.BatchWriter._warm`).
 
     Why: the first time a connection runs a statement it is compiled, prepared, and the server
     process loads the tables and indexes it touches: 20-50 ms on a busy machine, paid by the

@@ -38,7 +38,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from openalgo.brokers.sandbox.state import PositionKey
 from openalgo.brokers.sandbox.store import LedgerTx, NeedsLocks, StaleState
-from openalgo.brokers.sandbox.writes import Writes
 from openalgo.db.session import SessionMaker
 from openalgo.errors import ServiceUnavailable
 
@@ -116,13 +115,10 @@ class BatchWriter:
         on_failure: Callable[[], None] = lambda: None,
         max_batch: int = 256,
         lanes: int = 1,
-        warmups: Callable[[], list[Writes]] = list,
     ) -> None:
         """``lanes``: batches that may commit at the same time, each for its own users (a user's
         operations always go to the same lane, so they stay in order). More than one only helps
-        PostgreSQL; SQLite has one writer at a time whatever we do. ``warmups``: empty batches
-        run once on each lane's PostgreSQL autocommit connection before its first batch, so the
-        statements optimistic batches use are prepared (see `_warm`)."""
+        PostgreSQL; SQLite has one writer at a time whatever we do."""
         self.name = name
         bind = sessionmaker.kw.get("bind")
         if not isinstance(bind, AsyncEngine):  # pragma: no cover - a programming error
@@ -132,7 +128,6 @@ class BatchWriter:
         self._after_commit = after_commit
         self._on_failure = on_failure
         self._max_batch = max_batch
-        self._warmups = warmups
         self._lanes = [_Lane(n) for n in range(max(1, lanes))]
         self.batches = 0
         self.operations = 0
@@ -234,7 +229,7 @@ class BatchWriter:
         connection, its session settings and a commit) and each statement's first run on a
         connection (compiled, prepared, and the server process loading the tables it touches):
         20-50 ms each on a busy machine, measured as the first fills' commits, while the first
-        fills after start-up come in a burst. The warm-up batches are empty and write nothing. A
+        fills after start-up come in a burst. The warm-up (`LedgerTx.warm_up`) writes nothing. A
         failure here is not an error: the batch that needs the connection opens it again and
         reports."""
         postgresql = self._engine.dialect.name == "postgresql"
@@ -242,8 +237,9 @@ class BatchWriter:
             await self._connection(lane)
             if postgresql:
                 conn = await self._connection(lane, autocommit=True)
-                for writes in self._warmups():
-                    await writes.run_postgresql(conn)
+                tx = self._make_tx(conn)
+                tx.optimistic = True
+                await tx.warm_up()
                 await conn.commit()  # ends SQLAlchemy's autobegun block; no round trip
         except Exception as exc:
             log.debug("sandbox writer %s: opening lane %d failed: %r", self.name, lane.number, exc)
