@@ -179,3 +179,41 @@ async def test_fills_after_start_up_run_the_statements_the_warm_up_prepared(
     [line] = await engine.position_lines(user)
     assert line.position.quantity == 15
     await assert_consistent(user)
+
+
+async def test_positions_fills_open_are_cached_with_their_ids_on_postgresql(
+    engine: SandboxEngine, user: int, db: AsyncEngine, assert_consistent: Checker
+) -> None:
+    sbin = await engine.place_order(user, order("SBIN", "BUY", 10, pricetype="LIMIT", price="790"))
+    infy = await engine.place_order(user, order("INFY", "SELL", 4, pricetype="LIMIT", price="1510"))
+    await engine.place_order(user, order("SBIN", "BUY", 5, pricetype="LIMIT", price="780"))
+
+    # Both fills in one batch: two positions opened by one insert.
+    engine.on_tick(tick("SBIN", "NSE", 789.0))
+    engine.on_tick(tick("INFY", "NSE", 1511.0))
+    await engine.drain()
+
+    assert (await engine.order(user, sbin)).status == "complete"
+    assert (await engine.order(user, infy)).status == "complete"
+    async with db.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT symbol, id FROM sandbox_positions WHERE user_id = :u"), {"u": user}
+        )
+        stored: dict[str, int] = {str(r[0]): int(r[1]) for r in rows}
+    if db.dialect.name != "postgresql":
+        # SQLite's inserts do not bring ids back: the pairs are read again next time.
+        assert (user, "SBIN") not in engine.rows.pairs
+        return
+    cached = {
+        symbol: [p.id for p in engine.rows.pairs[(user, symbol)].values()]
+        for symbol in ("SBIN", "INFY")
+    }
+    assert cached == {"SBIN": [stored["SBIN"]], "INFY": [stored["INFY"]]}
+
+    hits = engine.rows.hits
+    engine.on_tick(tick("SBIN", "NSE", 779.0))  # adds to the cached position
+    await engine.drain()
+    assert engine.rows.hits > hits
+    [line] = [p for p in await engine.position_lines(user) if p.position.symbol == "SBIN"]
+    assert line.position.quantity == 15
+    await assert_consistent(user)

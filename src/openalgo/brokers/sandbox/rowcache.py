@@ -10,8 +10,10 @@ compare-and-set on ``version`` (`LedgerTx` marks it dirty when it hands it out).
 changed the row (another engine or worker, an operator), the compare-and-set matches nothing, the
 batch is rolled back and retried reading the rows from the database, and the cache is emptied.
 
-Only rows that have an id are kept (a position inserted by a batch comes back without one; its
-(user, symbol) pair is forgotten and read again next time). Positions are kept per (user, symbol)
+Only rows that have an id are kept. On PostgreSQL a batch's insert brings the new positions' ids
+back, so a position a fill opens is kept; on SQLite it comes back without one, and its (user,
+symbol) pair is forgotten and read again next time (on PostgreSQL that read was a second round
+trip for most batches of fills, before the first write). Positions are kept per (user, symbol)
 pair, complete: every exchange and product of the pair, as `LedgerTx.preload_positions` reads them,
 so "no row in the cache" means "no row" for a pair the cache knows.
 """

@@ -612,7 +612,7 @@ class LedgerTx:
             [(funds.id, funds.version, _funds_changes(funds, now)) for funds in changed_funds],
         )
         new_ids = {o.orderid for o in self.new_orders}
-        writes.insert(ORDERS, [o.values() for o in self.new_orders], ids_by="orderid")
+        writes.insert(ORDERS, [o.values() for o in self.new_orders], ids_by=("orderid",))
         changed_orders = [o for o in self.orders.values() if o.dirty and o.orderid not in new_ids]
         # Matched on the row id where every order has one (PostgreSQL brings the ids of new orders
         # back; a join on the order id can be planned as a scan of the ledger's orders when the
@@ -639,12 +639,14 @@ class LedgerTx:
         changed: list[tuple[Any, int, dict[str, Any]]] = []
         gone: list[tuple[Any, int]] = []
         changed_positions = []
+        opened_positions = []
         for pos in self.positions.values():
             if not pos.dirty:
                 continue
             if pos.id is None:
                 if not pos.deleted:
                     fresh.append(_position_values(pos, now) | {"created_at": now})
+                    opened_positions.append(pos)
             elif pos.deleted:
                 gone.append((pos.id, pos.version))
             else:
@@ -654,7 +656,8 @@ class LedgerTx:
                 changed_positions.append(pos)
         writes.delete(POSITIONS, gone)
         writes.cas(POSITIONS, "id", changed)
-        writes.insert(POSITIONS, fresh)
+        # PostgreSQL brings their ids back, so the row cache can keep them (`rowcache.py`).
+        writes.insert(POSITIONS, fresh, ids_by=POSITION_KEY)
         fresh, changed, gone = [], [], []
         for hold in self.holdings.values():
             if not hold.dirty:
@@ -673,8 +676,12 @@ class LedgerTx:
         writes.insert(HOLDINGS, fresh)
         if self._pg:
             ids = await writes.run_postgresql(self.session)
+            order_ids = ids.get(ORDERS.name, {})
             for o in self.new_orders:
-                o.id = ids.get(o.orderid)
+                o.id = order_ids.get((o.orderid,))
+            position_ids = ids.get(POSITIONS.name, {})
+            for pos in opened_positions:
+                pos.id = position_ids.get(pos.key)
         else:
             await writes.run_sqlite(self.session)
         for funds in changed_funds:
@@ -723,6 +730,9 @@ def _funds_changes(funds: FundsState, now: datetime) -> dict[str, Any]:
         "updated_at": now,
     }
 
+
+# The columns a position is known by (`PositionState.key`'s order).
+POSITION_KEY = ("user_id", "symbol", "exchange", "product")
 
 # The columns of a trade row, as `ops.execute_fill` writes them (a test holds the two together).
 TRADE_COLUMNS = (
@@ -774,7 +784,7 @@ def fill_warmups(ledger: str) -> list[Writes]:
         if with_changed:
             writes.empty("cas", POSITIONS, "id", changed)
         if with_opened:
-            writes.empty("insert", POSITIONS, "id", opened)
+            writes.empty("insert", POSITIONS, "id", opened, POSITION_KEY)
         out.append(writes)
     return out
 

@@ -42,7 +42,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 Bind = AsyncSession | AsyncConnection
-Shape = tuple[str, Table, str, tuple[str, ...]]  # kind, table, key, columns
+# kind, table, key, columns, and for an insert the columns its new ids are returned by
+Shape = tuple[str, Table, str, tuple[str, ...], tuple[str, ...]]
 
 
 class StaleState(Exception):
@@ -56,12 +57,12 @@ class _Piece:
     key: str  # cas and delete: the column rows are matched on
     columns: tuple[str, ...]  # cas: columns set; insert: columns given
     rows: list[Any]  # cas: (key, version, values); insert: values; delete: (key, version)
-    # insert, PostgreSQL: also bring back each new row's id, by this column's value.
-    ids_by: str | None = None
+    # insert, PostgreSQL: also bring back each new row's id, by these columns' values.
+    ids_by: tuple[str, ...] = ()
 
     @property
     def shape(self) -> Shape:
-        return (self.kind, self.table, self.ids_by or self.key, self.columns)
+        return (self.kind, self.table, self.key, self.columns, self.ids_by)
 
 
 class Writes:
@@ -75,16 +76,23 @@ class Writes:
             self.pieces.append(_Piece("cas", table, key, tuple(rows[0][2]), rows))
 
     def insert(
-        self, table: Table, rows: list[dict[str, Any]], *, ids_by: str | None = None
+        self, table: Table, rows: list[dict[str, Any]], *, ids_by: tuple[str, ...] = ()
     ) -> None:
         """Insert ``rows``. With ``ids_by`` (PostgreSQL), `run_postgresql` returns the new ids
-        by that column's value."""
+        by those columns' values."""
         if rows:
             self.pieces.append(_Piece("insert", table, "id", tuple(rows[0]), rows, ids_by))
 
-    def empty(self, kind: str, table: Table, key: str, columns: tuple[str, ...]) -> None:
+    def empty(
+        self,
+        kind: str,
+        table: Table,
+        key: str,
+        columns: tuple[str, ...],
+        ids_by: tuple[str, ...] = (),
+    ) -> None:
         """A piece with no rows: the statement's shape without its work (to prepare it)."""
-        self.pieces.append(_Piece(kind, table, key, columns, []))
+        self.pieces.append(_Piece(kind, table, key, columns, [], ids_by))
 
     def delete(self, table: Table, rows: list[tuple[Any, int]]) -> None:
         """Delete rows still at the version read (``rows``: id, version)."""
@@ -93,9 +101,10 @@ class Writes:
 
     # --- PostgreSQL -----------------------------------------------------------------------------
 
-    async def run_postgresql(self, bind: Bind) -> dict[Any, int]:
-        """Run every piece in one statement; the ids of rows inserted with ``ids_by``."""
-        ids: dict[Any, int] = {}
+    async def run_postgresql(self, bind: Bind) -> dict[str, dict[tuple[Any, ...], int]]:
+        """Run every piece in one statement; the ids of rows inserted with ``ids_by``, per
+        table name, by the tuple of those columns' values."""
+        ids: dict[str, dict[tuple[Any, ...], int]] = {}
         if not self.pieces:
             return ids
         params: dict[str, Any] = {}
@@ -110,8 +119,12 @@ class Writes:
                 raise StaleState(f"rows changed under us ({len(self.pieces)} pieces)") from exc
             raise
         for number, piece in enumerate(self.pieces):
-            if piece.ids_by is not None:
-                ids.update(zip(row[f"k{number}"], row[f"i{number}"], strict=True))
+            if piece.ids_by:
+                keys = zip(
+                    *(row[f"k{number}_{j}"] or () for j in range(len(piece.ids_by))), strict=True
+                )
+                found = ids.setdefault(piece.table.name, {})
+                found.update(zip(keys, row[f"i{number}"] or (), strict=True))
         return ids
 
     # --- SQLite ---------------------------------------------------------------------------------
@@ -173,7 +186,7 @@ def _pg_params(prefix: str, piece: _Piece, ledger: str) -> dict[str, Any]:
 def _pg_piece(prefix: str, shape: Shape) -> Any:
     """One piece as DML returning the ids it touched; its rows come in as arrays named
     ``<prefix>key``, ``<prefix>version`` and ``<prefix>s_<column>`` (see `_pg_params`)."""
-    kind, table, key, columns = shape
+    kind, table, key, columns, ids_by = shape
     typed: list[tuple[str, str, Any]] = []  # (array parameter, column in the unnest, type)
     if kind in ("cas", "delete"):
         typed += [
@@ -221,9 +234,7 @@ def _pg_piece(prefix: str, shape: Shape) -> Any:
         ["ledger", *columns],
         select(ledger, *(arrays.c[f"s_{name}"] for name in columns)),
     )
-    if key != "id":  # ids_by: bring the key column back too
-        return stmt.returning(table.c.id, table.c[key])
-    return stmt.returning(table.c.id)
+    return stmt.returning(table.c.id, *(table.c[name] for name in ids_by))
 
 
 def _pg_statement(shapes: tuple[Shape, ...]) -> Any:
@@ -232,8 +243,8 @@ def _pg_statement(shapes: tuple[Shape, ...]) -> Any:
     The guard divides by zero unless every piece touched as many rows as it was given
     (``p<n>_expected``), so a lost compare-and-set fails the whole statement: nothing of it is
     written even outside a transaction (an optimistic batch runs it alone, in autocommit).
-    An insert piece with ``ids_by`` adds two arrays, its key values and ids (two aggregates over
-    the same CTE read its rows in the same order)."""
+    An insert piece with ``ids_by`` adds arrays: the values of each of those columns and the ids
+    (aggregates over the same CTE read its rows in the same order)."""
     if shapes not in _PG:
         columns = []
         counts = []
@@ -242,9 +253,11 @@ def _pg_statement(shapes: tuple[Shape, ...]) -> Any:
             count = select(func.count()).select_from(cte).scalar_subquery().label(f"n{n}")
             columns.append(count)
             counts.append((f"n{n}", bindparam(f"p{n}_expected", type_=Integer())))
-            kind, _, key, _ = shape
-            if kind == "insert" and key != "id":
-                columns.append(select(func.array_agg(cte.c[key])).scalar_subquery().label(f"k{n}"))
+            kind, _, _, _, ids_by = shape
+            if kind == "insert" and ids_by:
+                for j, name in enumerate(ids_by):
+                    agg = select(func.array_agg(cte.c[name])).scalar_subquery()
+                    columns.append(agg.label(f"k{n}_{j}"))
                 columns.append(select(func.array_agg(cte.c.id)).scalar_subquery().label(f"i{n}"))
         inner = select(*columns).subquery("written")
         every = and_(*(inner.c[name] == expected for name, expected in counts))
@@ -278,7 +291,7 @@ def _sqlite_statement(dialect: Dialect, shape: Shape) -> tuple[str, list[str], l
     """SQL text, parameter names in order and their processors, compiled by SQLAlchemy once."""
     cache_key = (dialect.name, shape)
     if cache_key not in _SQLITE:
-        kind, table, key, columns = shape
+        kind, table, key, columns, _ = shape
         stmt: Any
         if kind == "insert":
             stmt = insert(table).values(
