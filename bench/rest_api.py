@@ -259,7 +259,7 @@ async def prepare(url: str, data_dir: Path, analyzer: bool) -> str:
     from openalgo.settings import Settings
 
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         env="production",
         data_dir=data_dir,
         database_url=url,
@@ -386,12 +386,13 @@ def main() -> None:
                 backends.append(("PostgreSQL", POSTGRES_URL))
             else:
                 print("PostgreSQL: not reachable on 127.0.0.1:5432, skipped")
-        for name, url in backends:
+        for name, postgres in backends:
             data_dir = work / name.lower()
             data_dir.mkdir()
-            if url is None:
+            if postgres is None:
                 url = f"sqlite+aiosqlite:///{data_dir / 'openalgo.db'}"
             else:
+                url = postgres
                 _recreate_postgres(url)
             run_gateway(name, url, data_dir, args, bare.rps)
     print(f"after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
