@@ -19,14 +19,16 @@ An endpoint that answers 404 (not routed yet) is reported as "not available".
     .venv/bin/python bench/rest_api.py [--seconds 10] [--connections 32] [--no-postgres]
         [--analyzer] [--only placeorder,quotes] [--profile DIR]
 
-``--profile DIR`` runs the gateway under cProfile (the event loop's thread) and writes
-``DIR/<backend>.prof``: the figures are then slower, the shares are what matters.
+``--profile DIR`` runs the gateway under pyinstrument when it is installed (a sampling profiler:
+``DIR/<backend>.txt``), else cProfile (``DIR/<backend>.prof``); either sees the event loop's
+thread only. The figures are then slower; the shares are what matters.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import secrets
@@ -36,13 +38,18 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# This checkout's code, whichever checkout the virtualenv's editable install points at.
+sys.path[:0] = [
+    str(Path(__file__).resolve().parents[1] / "src"),
+    str(Path(__file__).resolve().parents[1]),
+]
 
 from bench.rest_overhead import _free_port, _recreate_postgres, _wait
 
@@ -181,7 +188,7 @@ class Server:
         self.proc = subprocess.Popen(
             command,
             cwd=cwd,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", **env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -232,11 +239,53 @@ def gateway_env(url: str, data_dir: Path, port: int) -> dict[str, str]:
     }
 
 
-def gateway_server(url: str, data_dir: Path, profile: Path | None) -> Server:
+def serve_counting_gc() -> None:
+    """``openalgo serve`` in this process, printing the collector's work to stderr at exit."""
+    import atexit
+    import gc
+
+    from openalgo.cli import main as openalgo_main
+
+    counts = [0, 0, 0]
+    seconds = [0.0, 0.0, 0.0]
+    started = [0.0]
+    born = time.perf_counter()
+    full: list[tuple[float, float]] = []  # (seconds since start, duration) of each full pass
+
+    def observe(phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            started[0] = now
+            return
+        generation = info["generation"]
+        counts[generation] += 1
+        seconds[generation] += now - started[0]
+        if generation == 2:
+            full.append((round(started[0] - born, 2), round(now - started[0], 3)))
+
+    def report() -> None:
+        stats = {"counts": counts, "seconds": [round(x, 3) for x in seconds], "full": full,
+                 "objects": len(gc.get_objects()), "frozen": gc.get_freeze_count()}  # fmt: skip
+        print(f"GC_STATS {json.dumps(stats)}", file=sys.stderr)
+
+    gc.callbacks.append(observe)
+    atexit.register(report)
+    sys.exit(openalgo_main(["serve"]))
+
+
+def gateway_server(url: str, data_dir: Path, profile: Path | None, gc_stats: bool) -> Server:
     port = _free_port()
     command = [sys.executable]
+    if gc_stats:
+        return Server(command + [__file__, "--serve-counting-gc"],
+                      gateway_env(url, data_dir, port), data_dir, port)  # fmt: skip
     if profile is not None:
-        command += ["-m", "cProfile", "-o", str(profile)]
+        if importlib.util.find_spec("pyinstrument") is not None:
+            # A sampling profiler: shares as they are without instrumentation's per-call cost.
+            command += ["-m", "pyinstrument", "-r", "text", "--show-all", "-i", "0.0002",
+                        "-o", str(profile.with_suffix(".txt"))]  # fmt: skip
+        else:
+            command += ["-m", "cProfile", "-o", str(profile)]
     command += ["-m", "openalgo", "serve"]
     # cwd is the data dir: no stray .env from the checkout reaches the server.
     return Server(command, gateway_env(url, data_dir, port), data_dir, port)
@@ -322,7 +371,8 @@ def run_gateway(
     profile = args.profile / f"{name.lower()}.prof" if args.profile else None
     results: dict[str, Result | None] = {}
     print(f"{name}:", flush=True)
-    with gateway_server(url, data_dir, profile) as server:
+    server = gateway_server(url, data_dir, profile, args.gc_stats)
+    with server:
         base = f"http://127.0.0.1:{server.port}/api/v1/"
         for endpoint, bodies in endpoint_bodies(api_key).items():
             if args.only and endpoint not in args.only and endpoint != "ping":
@@ -340,6 +390,10 @@ def run_gateway(
             result = run_wrk(base + endpoint, bodies, args.seconds, args)
             results[endpoint] = result
             report(f"{endpoint}", result, baseline)
+    if args.gc_stats and server.proc.stderr is not None:
+        for line in server.proc.stderr.read().decode().splitlines():
+            if line.startswith("GC_STATS "):
+                print(f"  garbage collector: {line[9:]}")
     return results
 
 
@@ -354,7 +408,11 @@ def main() -> None:
     parser.add_argument("--analyzer", action="store_true", help="user in analyzer mode")
     parser.add_argument("--only", type=lambda s: set(s.split(",")), default=None)
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--gc-stats", action="store_true", help="report the collector's work")
+    parser.add_argument("--serve-counting-gc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_counting_gc:
+        serve_counting_gc()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     if not Path(WRK).exists():
