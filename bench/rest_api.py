@@ -51,7 +51,7 @@ sys.path[:0] = [
     str(Path(__file__).resolve().parents[1]),
 ]
 
-from bench.rest_overhead import _free_port, _recreate_postgres, _wait
+from bench.rest_overhead import _free_port, _recreate_postgres, _wait  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -347,9 +347,9 @@ def endpoint_bodies(api_key: str) -> dict[str, list[dict[str, Any]]]:
              "quantity": "1", "pricetype": "MARKET", "product": "MIS"}  # fmt: skip
     return {
         "ping": [{"apikey": api_key}],
-        "placeorder": [{**order, "action": "BUY"}, {**order, "action": "SELL"}],
         "quotes": [{"apikey": api_key, "symbol": "SBIN", "exchange": "NSE"}],
         "funds": [{"apikey": api_key}],
+        "placeorder": [{**order, "action": "BUY"}, {**order, "action": "SELL"}],
     }
 
 
@@ -390,6 +390,12 @@ def run_gateway(
             result = run_wrk(base + endpoint, bodies, args.seconds, args)
             results[endpoint] = result
             report(f"{endpoint}", result, baseline)
+        if results.get("placeorder") and results.get("funds"):
+            # The same account again, now holding every order and trade placed above.
+            funds = endpoint_bodies(api_key)["funds"]
+            result = run_wrk(base + "funds", funds, args.seconds, args)
+            results["funds after orders"] = result
+            report("funds (after the orders above)", result, baseline)
     if args.gc_stats and server.proc.stderr is not None:
         for line in server.proc.stderr.read().decode().splitlines():
             if line.startswith("GC_STATS "):
