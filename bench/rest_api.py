@@ -20,7 +20,7 @@ An endpoint that answers 404 (not routed yet) is reported as "not available".
         [--analyzer] [--only placeorder,quotes] [--profile DIR]
 
 ``--profile DIR`` runs the gateway under pyinstrument when it is installed (a sampling profiler:
-``DIR/<backend>.txt``), else cProfile (``DIR/<backend>.prof``); either sees the event loop's
+``DIR/<backend>.pyisession``; ``pyinstrument --load DIR/sqlite.pyisession`` renders it), else cProfile (``DIR/<backend>.prof``); either sees the event loop's
 thread only. The figures are then slower; the shares are what matters.
 """
 
@@ -282,8 +282,8 @@ def gateway_server(url: str, data_dir: Path, profile: Path | None, gc_stats: boo
     if profile is not None:
         if importlib.util.find_spec("pyinstrument") is not None:
             # A sampling profiler: shares as they are without instrumentation's per-call cost.
-            command += ["-m", "pyinstrument", "-r", "text", "--show-all", "-i", "0.0002",
-                        "-o", str(profile.with_suffix(".txt"))]  # fmt: skip
+            command += ["-m", "pyinstrument", "-r", "pyisession", "-i", "0.001",
+                        "-o", str(profile.with_suffix(".pyisession"))]  # fmt: skip
         else:
             command += ["-m", "cProfile", "-o", str(profile)]
     command += ["-m", "openalgo", "serve"]

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from openalgo import __version__
 from openalgo.api import health, metrics, pages, ws
+from openalgo.api.auth import document_api_key
 from openalgo.api.errors import install_error_handlers
 from openalgo.api.middleware.body_limit import BodyLimitMiddleware
 from openalgo.api.middleware.monitoring import MonitoringMiddleware
@@ -146,6 +147,7 @@ def create_app(
     app.add_middleware(MonitoringMiddleware)
     app.include_router(metrics.router)
     install_security(app, settings)
+    document_api_key(app)
     return app
 
 
