@@ -205,10 +205,10 @@ class RateLimiter:
                 )
 
     async def close(self) -> None:
-        storage = self._storage
+        memory = self._storage
         # limits' memory storage (never used for counting here) may run an expiry task.
-        if isinstance(storage, MemoryStorage) and storage.timer is not None:
-            storage.timer.cancel()
+        if isinstance(memory, MemoryStorage) and memory.timer is not None:
+            memory.timer.cancel()
         if self.redis_url:
             bridge = getattr(self._storage, "bridge", None)
             storage = getattr(bridge, "storage", None)
