@@ -231,7 +231,9 @@ async def test_concurrent_orders_share_commits_and_each_gets_its_own_row(
         for n, i in enumerate(earlier)
         if isinstance(i, Intent)
     ]
-    placed, *_ = await asyncio.gather(asyncio.gather(*(place(n) for n in range(40))), *finishing)
+    placing = asyncio.gather(*(place(n) for n in range(40)))
+    await asyncio.gather(placing, *finishing)
+    placed = placing.result()
     assert len({order_log_id for _, order_log_id in placed}) == 40
     for n, order_log_id in placed:
         row = await log_row(db, order_log_id)
