@@ -89,20 +89,21 @@ async def template_database(database: Database, tmp_path_factory: pytest.TempPat
     return url
 
 
-@pytest.fixture
-async def fresh_database(
-    database: Database, template_database: str, tmp_path: Path
+@asynccontextmanager
+async def database_copy(
+    database: Database, template_url: str, tmp_path: Path, prefix: str = "f"
 ) -> AsyncIterator[str]:
-    """The URL of a new, migrated database for this test only."""
+    """A private copy of ``template_url`` (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE``
+    on PostgreSQL), dropped afterwards; yields its URL."""
     if database.backend == "sqlite":
-        source = make_url(template_database).database
+        source = make_url(template_url).database
         assert source is not None
-        target = tmp_path / "fresh.db"
+        target = tmp_path / f"{prefix}-copy.db"
         shutil.copyfile(source, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    name = f"openalgo_f{next(_counter)}_{worker_suffix()}"
-    template = make_url(template_database).database
+    name = f"openalgo_{prefix}{next(_counter)}_{worker_suffix()}"
+    template = make_url(template_url).database
     admin = create_async_engine(
         make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg"),
         isolation_level="AUTOCOMMIT",
@@ -110,11 +111,20 @@ async def fresh_database(
     try:
         async with admin.connect() as conn:
             await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        yield make_url(template_database).set(database=name).render_as_string(hide_password=False)
+        yield make_url(template_url).set(database=name).render_as_string(hide_password=False)
     finally:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+@pytest.fixture
+async def fresh_database(
+    database: Database, template_database: str, tmp_path: Path
+) -> AsyncIterator[str]:
+    """The URL of a new, migrated database for this test only."""
+    async with database_copy(database, template_database, tmp_path) as url:
+        yield url
 
 
 StartApp = Callable[..., AbstractAsyncContextManager[LiveApp]]

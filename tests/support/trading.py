@@ -13,7 +13,6 @@ as `appfixtures` does for plain migrated databases. Import the fixtures in a ``c
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from openalgo.db import migrations
 from openalgo.db.engine import create_engine
@@ -33,8 +29,8 @@ from openalgo.services.instrument_loading import SIMULATOR, load_master, simulat
 from openalgo.services.user_settings import set_analyzer_mode
 from tests.conftest import Database, make_settings
 from tests.support.accounts import Account, committed_account
-from tests.support.appfixtures import START, TEST_OVERRIDES, LiveApp, StartApp
-from tests.support.services import POSTGRES_ADMIN_URL, provision_postgres, worker_suffix
+from tests.support.appfixtures import START, TEST_OVERRIDES, LiveApp, StartApp, database_copy
+from tests.support.services import provision_postgres, worker_suffix
 
 _counter = itertools.count()
 
@@ -73,27 +69,8 @@ async def trading_database(
     database: Database, trading_template: str, tmp_path: Path
 ) -> AsyncIterator[str]:
     """A private copy of the trading template for one test."""
-    if database.backend == "sqlite":
-        source = make_url(trading_template).database
-        assert source is not None
-        target = tmp_path / "trading.db"
-        shutil.copyfile(source, target)
-        yield f"sqlite+aiosqlite:///{target}"
-        return
-    name = f"openalgo_t{next(_counter)}_{worker_suffix()}"
-    template = make_url(trading_template).database
-    admin = create_async_engine(
-        make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg"),
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        yield make_url(trading_template).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with database_copy(database, trading_template, tmp_path, prefix="t") as url:
+        yield url
 
 
 @pytest.fixture

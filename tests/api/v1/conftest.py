@@ -16,7 +16,7 @@ def contract_app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     """The real app (SQLite in a temp dir, nothing migrated: probes need no tables) plus a
     probe route for every /api/v1 endpoint. Shared by a module: probes keep no state."""
     settings = make_settings(tmp_path_factory.mktemp("contract"), max_body_bytes=64 * 1024)
-    return add_probes(create_app(settings))
+    return add_probes(create_app(settings), shadow=True)
 
 
 @pytest.fixture(scope="module")

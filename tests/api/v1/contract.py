@@ -72,11 +72,12 @@ def _probe(ep: Endpoint) -> Any:
     return probe
 
 
-def probe_router(*, typed_responses: bool = False) -> APIRouter:
+def probe_router(*, typed_responses: bool = False, shadow: bool = False) -> APIRouter:
     """One probe per endpoint. ``typed_responses`` keeps the real response models (for the
-    OpenAPI document); otherwise the probes answer with what they parsed."""
+    OpenAPI document); otherwise the probes answer with what they parsed. ``shadow`` adds probes
+    for the endpoints with a real route too."""
     router = v1_router()
-    real = implemented()
+    real = frozenset() if shadow else implemented()
     for ep in ENDPOINTS:
         if ep.name in real:
             continue
@@ -96,6 +97,13 @@ def implemented() -> frozenset[str]:
     return frozenset(ep.name for ep in ENDPOINTS if ep.full_path in paths)
 
 
-def add_probes(app: FastAPI, *, typed_responses: bool = False) -> FastAPI:
-    app.include_router(probe_router(typed_responses=typed_responses))
+def add_probes(app: FastAPI, *, typed_responses: bool = False, shadow: bool = False) -> FastAPI:
+    """``shadow``: probes for every endpoint, matched before the real routes, so tests of the
+    request models and the error envelope keep their echo once an endpoint is real (the real
+    routes are tested through their own modules with real API keys)."""
+    probes = probe_router(typed_responses=typed_responses, shadow=shadow)
+    if shadow:
+        app.router.routes[:0] = probes.routes
+    else:
+        app.include_router(probes)
     return app

@@ -191,36 +191,6 @@ async def test_exchange_pricetype_product_are_upper_case_only(
     assert (await refused(api, "placeorder", field, **{field: bad})).startswith("must be one of: ")
 
 
-async def test_options_take_mis_or_nrml_only(api: httpx.AsyncClient) -> None:
-    assert await refused(api, "optionsorder", "product", product="CNC") == (
-        "must be one of: MIS, NRML"
-    )
-
-
-async def test_option_type_and_offset_case_rules(api: httpx.AsyncClient) -> None:
-    got = await accepted(api, "optionsorder", option_type="pe", offset="itm12")
-    assert (got["option_type"], got["offset"]) == ("PE", "ITM12")
-    assert await refused(api, "optionsorder", "option_type", option_type="Ce") == (
-        "must be one of: CE, PE, ce, pe"
-    )
-    for bad in ("ITM0", "ITM51", "OTM", "ATM1", "XTM2"):
-        assert await refused(api, "optionsymbol", "offset", offset=bad) == (
-            "must be ATM, ITM1 to ITM50 or OTM1 to OTM50"
-        )
-
-
-async def test_expiry_dates_are_normalised_to_upper_case(api: httpx.AsyncClient) -> None:
-    assert (await accepted(api, "optionsymbol", expiry_date="28nov24"))["expiry_date"] == "28NOV24"
-    for bad in ("28-NOV-24", "28FOO24", "2024-11-28", "99NOV24"):
-        assert (await refused(api, "optionsymbol", "expiry_date", expiry_date=bad)).startswith(
-            "must be an expiry date"
-        )
-
-
-async def test_underlying_is_upper_cased(api: httpx.AsyncClient) -> None:
-    assert (await accepted(api, "syntheticfuture", underlying="nifty"))["underlying"] == "NIFTY"
-
-
 async def test_expiry_takes_fno_exchanges_and_lower_case_instrument_types(
     api: httpx.AsyncClient,
 ) -> None:
@@ -270,7 +240,6 @@ async def test_booleans_as_openalgo_accepts_them(
     api: httpx.AsyncClient, value: Any, expected: bool
 ) -> None:
     assert (await accepted(api, "analyzer/toggle", mode=value))["mode"] is expected
-    assert (await accepted(api, "optionchain", with_greeks=value))["with_greeks"] is expected
 
 
 @pytest.mark.parametrize("value", [2, -1, "maybe", "", None, [True]])
@@ -315,44 +284,11 @@ async def test_list_sizes(api: httpx.AsyncClient) -> None:
     )
     assert await refused(api, "multiquotes", "symbols", symbols=[]) == "must not be empty"
     assert await refused(api, "margin", "positions", positions=[]) == "must not be empty"
-    assert await refused(api, "optionsmultiorder", "legs", legs=[]) == "must not be empty"
-    leg = body("optionsmultiorder")["legs"][0]
-    assert await refused(api, "optionsmultiorder", "legs", legs=[leg] * 21) == (
-        "must have at most 20 items"
-    )
-    assert await refused(api, "optionsmultiorder", "legs.0.bogus", legs=[{**leg, "bogus": 1}]) == (
-        "unknown field"
-    )
     assert await refused(
         api, "basketorder", "orders.0.apikey", orders=[{**item, "apikey": "k"}]
     ) == ("unknown field")
     assert await refused(api, "basketorder", "orders", orders={"a": 1}) == "must be a list"
     assert await refused(api, "basketorder", "orders.0", orders=["SBIN"]) == "must be a JSON object"
-
-
-async def test_optionchain_strike_count_and_rate(api: httpx.AsyncClient) -> None:
-    assert (await accepted(api, "optionchain", strike_count="10"))["strike_count"] == 10
-    assert await refused(api, "optionchain", "strike_count", strike_count=0) == "must be at least 1"
-    assert await refused(api, "optionchain", "strike_count", strike_count=101) == (
-        "must be at most 100"
-    )
-    assert await refused(api, "optionchain", "interest_rate", interest_rate=101) == (
-        "must be at most 100"
-    )
-
-
-async def test_greeks_fields(api: httpx.AsyncClient) -> None:
-    assert (await refused(api, "optiongreeks", "exchange", exchange="NSE")).startswith(
-        "must be one of: NFO"
-    )
-    assert await refused(api, "optiongreeks", "forward_price", forward_price=0) == (
-        "must be greater than 0"
-    )
-    assert (await refused(api, "optiongreeks", "expiry_time", expiry_time="25:00")).startswith(
-        "String should match pattern"
-    )
-    got = await accepted(api, "optiongreeks", expiry_time="15:30", interest_rate="6.5")
-    assert (got["expiry_time"], got["interest_rate"]) == ("15:30", 6.5)
 
 
 # --- cross-field rules --------------------------------------------------------------------------

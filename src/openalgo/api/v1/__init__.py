@@ -11,8 +11,10 @@ from fastapi import APIRouter
 
 def build_router() -> APIRouter:
     """Every `/api/v1` route. Area routers are added here as they are written."""
-    from openalgo.api.v1 import system
+    from openalgo.api.v1 import options, orders, system
 
     router = APIRouter()
     router.include_router(system.router)
+    router.include_router(orders.router)
+    router.include_router(options.router)
     return router

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from openalgo.api.v1.schemas.common import (
     ActionField,
@@ -44,13 +45,13 @@ MAX_STRIKE_COUNT = 100
 
 Underlying = Annotated[
     str,
-    AfterValidator(str.upper),
     Field(
         min_length=1,
         max_length=64,
         description="NIFTY, BANKNIFTY, RELIANCE... or with its expiry: NIFTY28NOV24FUT",
         examples=["NIFTY"],
     ),
+    AfterValidator(str.upper),
 ]
 StrikeCount = Annotated[
     int,
@@ -67,9 +68,19 @@ StrikeCount = Annotated[
     ),
 ]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def to_hhmm(value: Any) -> str:
+    if isinstance(value, str) and _HHMM.match(value):
+        return value
+    raise PydanticCustomError("time_format", "must be a time of day like 15:30 (HH:MM)")
+
+
 ExpiryTime = Annotated[
     str,
-    Field(pattern=_HHMM.pattern, description="HH:MM (IST); overrides the exchange's cut-off"),
+    BeforeValidator(to_hhmm),
+    WithJsonSchema({"type": "string", "pattern": _HHMM.pattern}, mode="validation"),
+    Field(description="HH:MM (IST); overrides the exchange's cut-off", examples=["15:30"]),
 ]
 
 

@@ -403,6 +403,9 @@ class OrderStatusData(Shape):
     filled_quantity: QuantityOut | None = None
     pending_quantity: QuantityOut | None = None
     strategy: str | None = None
+    rejection_reason: str = Field(
+        default="", description="Why the venue refused the order; empty otherwise"
+    )
 
 
 class OrderStatusResponse(ApiResponse):
