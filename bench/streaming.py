@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import faulthandler
+import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -35,7 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDSHAKE = (
@@ -91,10 +94,24 @@ def run_server(args: argparse.Namespace) -> None:
                 evictions.append(time.time())
 
     logging.getLogger("openalgo.streaming.session").addHandler(EvictionLog())
+
+    # Collector pauses: every collection of the oldest generation, with its duration (ms).
+    import gc
+
+    gc_pauses: list[tuple[int, float]] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif info["generation"] >= 1:
+            gc_pauses.append((info["generation"], 1000 * (time.perf_counter() - gc_started[0])))
+
+    gc.callbacks.append(on_gc)
     logging.getLogger("openalgo").setLevel(logging.WARNING)
 
     class AnyKey:
-        async def authenticate(self, api_key: str) -> StreamPrincipal | None:
+        async def authenticate(self, api_key: str, address: str = "-") -> StreamPrincipal | None:
             n = int(api_key.rsplit("-", 1)[-1])
             return StreamPrincipal(n, f"user{n}", "simulator")
 
@@ -126,14 +143,33 @@ def run_server(args: argparse.Namespace) -> None:
         )
         service = StreamingService(settings)
         lags: list[float] = []
-        if os.environ.get("BENCH_LAG"):  # diagnostics: how old ticks are when the hub gets them
-            on_tick = service.hub.on_tick
+        written: list[float] = []
+        flush_wall: list[float] = []
+        flush_cpu: list[float] = []
+        if os.environ.get("BENCH_LAG"):
+            # Diagnostics, server side only: how old each tick is when the hub gets it (bus lag)
+            # and when the flush that carries it has written every session (publish -> written).
+            hub = service.hub
+            on_tick = hub.on_tick
+            flush_now = hub._flush_now
 
             def timed(tick: Tick) -> None:
-                lags.append(time.time() - tick.ltp)
+                now = time.time()
+                lags.append(now - tick.ltp)
                 on_tick(tick)
 
-            service.hub.on_tick = timed  # type: ignore[method-assign]
+            def timed_flush() -> None:
+                stamps = [p[1].ltp for e in hub._dirty_entries for p in e.pending if p is not None]
+                wall, cpu = time.perf_counter(), time.thread_time()
+                flush_now()
+                end = time.time()
+                # a flush whose wall time far exceeds its CPU time was preempted by the OS
+                flush_wall.append(time.perf_counter() - wall)
+                flush_cpu.append(time.thread_time() - cpu)
+                written.extend(end - stamp for stamp in stamps)
+
+            hub.on_tick = timed  # type: ignore[method-assign]
+            hub._flush_now = timed_flush  # type: ignore[method-assign]
         await service.start()
         feed = BenchFeed(feed="simulator", broker="simulator", publisher=service.bus.publisher())
         service.wire(StreamingSeams(AnyKey(), AllInstruments(), SharedFeedResolver(feed)))  # type: ignore[arg-type]
@@ -183,12 +219,19 @@ def run_server(args: argparse.Namespace) -> None:
             task.cancel()
         stats = service.stats()
         stats["evictions"] = evictions
-        if lags:
-            lags.sort()
-            stats["bus_lag_ms"] = {
-                "p50": 1000 * lags[len(lags) // 2],
-                "p99": 1000 * lags[int(len(lags) * 0.99)],
-            }
+        stats["gc_pauses_ms"] = gc_pauses
+        for name, samples in (
+            ("bus_lag_ms", lags),
+            ("written_lag_ms", written),
+            ("flush_wall_ms", flush_wall),
+            ("flush_cpu_ms", flush_cpu),
+        ):
+            if samples:
+                samples.sort()
+                stats[name] = {
+                    "p50": 1000 * samples[len(samples) // 2],
+                    "p99": 1000 * samples[int(len(samples) * 0.99)],
+                }
         Path(args.stats).write_text(json.dumps(stats))  # noqa: ASYNC240
         await feed.stop()
         await service.close()
@@ -317,10 +360,11 @@ def run_blaster(args: argparse.Namespace) -> None:
                 self.buf += data
                 if b"\r\n\r\n" in self.buf:
                     self.buf = None  # type: ignore[assignment]
-                    self.transport.write(
+                    transport = cast(asyncio.Transport, self.transport)
+                    transport.write(
                         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-                    )  # type: ignore[attr-defined]
-                    self.peers.append(self.transport)  # type: ignore[arg-type]
+                    )
+                    self.peers.append(transport)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -351,8 +395,13 @@ class Counters:
     frames: int = 0
     latencies: list[float] = field(default_factory=list)
     subscribed: int = 0
+    auth_failed: int = 0
     closed: int = 0
     close_codes: list[int] = field(default_factory=list)
+
+
+STAMP = b'"ltp":'
+STAMP_SCALE = 1.0
 
 
 class BenchClient(asyncio.Protocol):
@@ -360,7 +409,7 @@ class BenchClient(asyncio.Protocol):
         self,
         counters: Counters,
         key: str,
-        names: list[str],
+        names: list[tuple[str, str]],
         mode: int,
         sample: int,
         stall: bool,
@@ -379,7 +428,7 @@ class BenchClient(asyncio.Protocol):
         self.seen = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)
         self.transport.write(HANDSHAKE)
 
     def data_received(self, data: bytes) -> None:
@@ -399,7 +448,7 @@ class BenchClient(asyncio.Protocol):
                         {
                             "action": "subscribe",
                             "mode": self.mode,
-                            "symbols": [{"symbol": s, "exchange": "NSE"} for s in self.names],
+                            "symbols": [{"symbol": s, "exchange": e} for e, s in self.names],
                         }
                     )
                 )
@@ -430,16 +479,22 @@ class BenchClient(asyncio.Protocol):
                 c.close_codes.append(int.from_bytes(buf[pos + head : pos + head + 2], "big"))
             elif b0 == 0x81:
                 self.seen += 1
+                if self.seen == 1 and b'"status":"success"' not in buf[pos + head : end]:
+                    c.auth_failed += 1
                 if self.seen <= 2:  # auth and subscribe acks
                     if self.seen == 2 or not self.names:
                         c.subscribed += 1
                 else:
                     c.frames += 1
                     if self.timed and c.frames % sample == 0:
-                        # the feed put its publish time in ltp; find it without a full JSON parse
-                        at = buf.find(b'"ltp":', pos + head, end) + 6
-                        stop = buf.find(b",", at, end)
-                        c.latencies.append(time.time() - float(buf[at:stop]))
+                        # the bench feed puts its publish time (s) in ltp; the real server's
+                        # ticks carry the simulator's round time (ms) in timestamp. Found
+                        # without a full JSON parse.
+                        at = buf.find(STAMP, pos + head, end) + len(STAMP)
+                        stop = at
+                        while buf[stop] not in b",}":
+                            stop += 1
+                        c.latencies.append(time.time() - float(buf[at:stop]) / STAMP_SCALE)
             pos = end
         if pos:
             del buf[:pos]
@@ -449,24 +504,30 @@ class BenchClient(asyncio.Protocol):
 
 
 def run_clients(args: argparse.Namespace) -> None:
+    global STAMP, STAMP_SCALE
+    if args.key:  # the real server: a real API key, ticks stamped by the simulator in ms
+        STAMP, STAMP_SCALE = b'"timestamp":', 1000.0
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         counters = Counters()
-        names = symbols(args.symbols)
-        conns = []
+        names: list[tuple[str, str]] = (
+            [(p.split(":", 1)[0], p.split(":", 1)[1]) for p in args.pairs.split(",")]
+            if args.pairs
+            else [("NSE", s) for s in symbols(args.symbols)]
+        )
+        conns: list[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]] = []
         print("clients: connecting", file=sys.stderr, flush=True)
 
         def factory(i: int) -> BenchClient:
             names_i = names if not args.idle else []
-            return BenchClient(
-                counters, f"bench-{i % 50}", names_i, 1, args.sample, False, not args.no_latency
-            )
+            key = args.key or f"bench-{i % 50}"
+            return BenchClient(counters, key, names_i, 1, args.sample, False, not args.no_latency)
 
         for start in range(0, args.sessions, 50):  # concurrently, 50 at a time
             conns += await asyncio.gather(
                 *(
-                    loop.create_connection(lambda i=i: factory(i), "127.0.0.1", args.port)
+                    loop.create_connection(functools.partial(factory, i), "127.0.0.1", args.port)
                     for i in range(start, min(start + 50, args.sessions))
                 )
             )
@@ -502,6 +563,7 @@ def run_clients(args: argparse.Namespace) -> None:
         result = {
             "sessions": args.sessions,
             "subscribed": counters.subscribed,
+            "auth_failed": counters.auth_failed,
             "subscribed_at": subscribed_at,
             "deliveries_per_s": frames / elapsed,
             "frames": frames,
@@ -558,10 +620,94 @@ def spawn(role: str, *extra: str) -> subprocess.Popen[str]:
     return proc
 
 
+@dataclass
+class RealServer:
+    """A data directory for `openalgo serve`: migrated, a user, a real API key (made by the CLI),
+    the simulator master (loaded by ``serve`` itself on first start)."""
+
+    data: Path
+    key: str
+    pairs: list[str]  # EXCHANGE:SYMBOL of 100 simulator equities
+
+    @classmethod
+    def prepare(cls) -> RealServer:
+        data = Path(tempfile.mkdtemp(prefix="openalgo-bench-real-"))
+        env = cls.environment(data)
+
+        def cli(*args: str) -> str:
+            run = subprocess.run(
+                [sys.executable, "-m", "openalgo", *args],
+                env=env,
+                cwd=data,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            return run.stdout.strip()
+
+        cli("db", "upgrade")
+        cli("user", "create", "--username", "bench", "--password", "Bench!pass-2026")
+        key = cli("apikey", "create", "--username", "bench").splitlines()[-1]
+        sys.path.insert(0, str(ROOT / "src"))
+        from datetime import date
+
+        from openalgo.domain.calendar import MarketCalendar
+        from openalgo.services.instrument_loading import simulator_master
+
+        rows = simulator_master(MarketCalendar.bundled(), date.today())
+        equities = [f"{r.exchange}:{r.symbol}" for r in rows if r.exchange in ("NSE", "BSE")]
+        return cls(data, key, equities[:100])
+
+    @staticmethod
+    def environment(data: Path, rounds: int = 2) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENALGO_")}
+        env.update(
+            OPENALGO_DATA_DIR=str(data),
+            OPENALGO_LOG_LEVEL="WARNING",
+            OPENALGO_MARKET_ALWAYS_OPEN="true",  # the simulator ticks whatever the hour
+            # one round ticks every subscribed symbol: 100 symbols x 2 rounds/s, or 2 symbols x
+            # 100 rounds/s, to 100 sessions = 20,000 deliveries/s
+            OPENALGO_SIM_TICKS_PER_SECOND=str(rounds),
+            OPENALGO_ACCESS_LOG="false",
+        )
+        return env
+
+    def spawn(self, ws_port: int, rounds: int) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "openalgo",
+                "serve",
+                "--port",
+                str(free_port()),
+                "--ws-port",
+                str(ws_port),
+            ],
+            env=self.environment(self.data, rounds),
+            cwd=self.data,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "openalgo serve exited"
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", ws_port)) == 0:
+                    time.sleep(2)  # let the start settle before the RSS baseline
+                    return proc
+            time.sleep(0.2)
+        proc.kill()
+        raise RuntimeError("openalgo serve did not start")
+
+
 def scenario(
     name: str,
     *,
     server_role: str = "server",
+    real: RealServer | None = None,
+    rounds: int = 2,
     sessions: int,
     symbols_n: int,
     rate: int,
@@ -570,6 +716,7 @@ def scenario(
     sample: int = 1,
     stall: bool = False,
     idle: bool = False,
+    hold: float = 0.0,
     stall_timeout: float = 10.0,
     no_latency: bool = False,
     uvloop: bool = False,
@@ -579,22 +726,26 @@ def scenario(
     stats_file = Path(f"/tmp/openalgo-bench-{os.getpid()}-{port}.json")
     data = Path(f"/tmp/openalgo-bench-data-{os.getpid()}")
     data.mkdir(exist_ok=True)
-    server = spawn(
-        server_role,
-        "--port",
-        str(port),
-        "--symbols",
-        str(symbols_n),
-        "--rate",
-        str(rate),
-        "--mode",
-        mode,
-        "--stats",
-        str(stats_file),
-        "--data",
-        str(data),
-        "--stall-timeout",
-        str(stall_timeout),
+    server = (
+        real.spawn(port, rounds)
+        if real
+        else spawn(
+            server_role,
+            "--port",
+            str(port),
+            "--symbols",
+            str(symbols_n),
+            "--rate",
+            str(rate),
+            "--mode",
+            mode,
+            "--stats",
+            str(stats_file),
+            "--data",
+            str(data),
+            "--stall-timeout",
+            str(stall_timeout),
+        )
     )
     rss_before = rss_mb(server.pid)
     client_args = [
@@ -616,12 +767,16 @@ def scenario(
         client_args.append("--stall")
     if idle:
         client_args += ["--idle", "--hold", "3"]
+    elif hold:
+        client_args += ["--hold", str(hold)]
     if no_latency:
         client_args.append("--no-latency")
     if uvloop:
         client_args.append("--uvloop")
     if server_role == "blaster":
         client_args.append("--blaster")
+    if real:
+        client_args += ["--key", real.key, "--pairs", ",".join(real.pairs[:symbols_n])]
     clients = subprocess.Popen(
         [sys.executable, __file__, *client_args], stdout=subprocess.PIPE, text=True, cwd=ROOT
     )
@@ -657,6 +812,36 @@ def scenario(
     return result
 
 
+def calm_run(duration: float) -> dict[str, Any]:
+    return scenario(
+        "ours: latency at 20k/s (100x100 LTP)",
+        sessions=100,
+        symbols_n=100,
+        rate=200,
+        duration=duration,
+        uvloop=True,
+        mode="DEPTH",
+    )
+
+
+def stall_run() -> dict[str, Any]:
+    """The calm run plus a session that never reads. The window (2-10 s after subscribing) lies
+    wholly inside the stall (its buffers fill in ~1.3 s, eviction comes at ~11.3 s); the clients
+    then hold on so the eviction is seen."""
+    return scenario(
+        "ours: 20k/s + 1 stalled session",
+        sessions=100,
+        symbols_n=100,
+        rate=200,
+        duration=8,
+        hold=6,
+        stall=True,
+        stall_timeout=10,
+        uvloop=True,
+        mode="DEPTH",
+    )
+
+
 def fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "-"
@@ -686,6 +871,10 @@ def main() -> None:
     parser.add_argument("--data", default="/tmp")
     parser.add_argument("--stall-timeout", type=float, default=10)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("all", "synthetic", "real", "stall"), default="all")
+    parser.add_argument("--repeat", type=int, default=3, help="calm/stall pairs for --only stall")
+    parser.add_argument("--key", default="", help="clients: one API key for every session")
+    parser.add_argument("--pairs", default="", help="clients: EXCHANGE:SYMBOL,... to subscribe")
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1)  # dump stacks of a stuck role: kill -USR1 <pid>
     roles = {
@@ -700,73 +889,119 @@ def main() -> None:
 
     d = 5.0 if args.quick else 10.0
     print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine)", flush=True)
-    runs = [
-        scenario(
-            "client ceiling (blaster, no hub)",
-            server_role="blaster",
-            sessions=100,
-            symbols_n=100,
-            rate=0,
-            duration=d,
-            sample=64,
-            no_latency=True,
-        ),
-        scenario(
-            "baseline: OpenAlgo pattern, 100x100 LTP",
-            server_role="baseline",
-            sessions=100,
-            symbols_n=100,
-            rate=5000,
-            duration=d,
-            sample=16,
-        ),
-        scenario(
-            "ours: throughput 100x100 LTP",
-            sessions=100,
-            symbols_n=100,
-            rate=5000,
-            duration=d,
-            sample=16,
-        ),
-        scenario(
-            "baseline: latency at 20k/s (100x100 LTP)",
-            server_role="baseline",
-            sessions=100,
-            symbols_n=100,
-            rate=200,
-            duration=d,
-            uvloop=True,
-        ),
-        scenario(
-            "ours: latency at 20k/s (100x100 LTP)",
-            sessions=100,
-            symbols_n=100,
-            rate=200,
-            duration=d,
-            uvloop=True,
-            mode="DEPTH",
-        ),
-        scenario(
-            "ours: 20k/s + 1 stalled session",
-            sessions=100,
-            symbols_n=100,
-            rate=200,
-            duration=25,
-            stall=True,
-            stall_timeout=10,
-            uvloop=True,
-            mode="DEPTH",
-        ),
-        scenario(
-            "ours: 1,000 idle authenticated sessions",
-            sessions=1000,
-            symbols_n=0,
-            rate=0,
-            duration=1,
-            idle=True,
-            no_latency=True,
-        ),
-    ]
+    runs: list[dict[str, Any]] = []
+    if args.only == "stall":  # alternate calm and stalled runs, to see the spread under load
+        print(
+            f"{'pair':5} {'calm p50/p99 ms':>18} {'stall p50/p99 ms':>18} {'rate':>7} {'evicted':>8}"
+        )
+        for i in range(args.repeat):
+            calm, stall = calm_run(d), stall_run()
+            change = 100 * (stall["deliveries_per_s"] / calm["deliveries_per_s"] - 1)
+            print(
+                f"{i + 1:<5} {fmt(calm['p50_ms'], 2):>8} / {fmt(calm['p99_ms'], 2):>7} "
+                f"{fmt(stall['p50_ms'], 2):>8} / {fmt(stall['p99_ms'], 2):>7} {change:>+6.1f}% "
+                f"{fmt(stall.get('evicted_after_s'), 1):>7}s   load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+            for run in (calm, stall):
+                server_side = run["stats"].get("written_lag_ms")
+                if server_side:
+                    st = run["stats"]
+                    print(
+                        f"      server side ({run['name'][6:]}): publish -> written p50 "
+                        f"{server_side['p50']:.2f} ms, p99 {server_side['p99']:.2f} ms; bus lag "
+                        f"p99 {st['bus_lag_ms']['p99']:.2f} ms; one flush p99 "
+                        f"{st['flush_wall_ms']['p99']:.2f} ms wall, "
+                        f"{st['flush_cpu_ms']['p99']:.2f} ms CPU",
+                        flush=True,
+                    )
+        return
+    if args.only in ("all", "synthetic"):
+        runs += [
+            scenario(
+                "client ceiling (blaster, no hub)",
+                server_role="blaster",
+                sessions=100,
+                symbols_n=100,
+                rate=0,
+                duration=d,
+                sample=64,
+                no_latency=True,
+            ),
+            scenario(
+                "baseline: OpenAlgo pattern, 100x100 LTP",
+                server_role="baseline",
+                sessions=100,
+                symbols_n=100,
+                rate=5000,
+                duration=d,
+                sample=16,
+            ),
+            scenario(
+                "ours: throughput 100x100 LTP",
+                sessions=100,
+                symbols_n=100,
+                rate=5000,
+                duration=d,
+                sample=16,
+            ),
+            scenario(
+                "baseline: latency at 20k/s (100x100 LTP)",
+                server_role="baseline",
+                sessions=100,
+                symbols_n=100,
+                rate=200,
+                duration=d,
+                uvloop=True,
+            ),
+            calm_run(d),
+            stall_run(),
+            scenario(
+                "ours: 1,000 idle authenticated sessions",
+                sessions=1000,
+                symbols_n=0,
+                rate=0,
+                duration=1,
+                idle=True,
+                no_latency=True,
+            ),
+        ]
+    if args.only in ("all", "real"):
+        real = RealServer.prepare()
+        atexit.register(shutil.rmtree, real.data, ignore_errors=True)
+        runs += [
+            scenario(
+                "real app: 1,000 idle sessions, real API key",
+                real=real,
+                sessions=1000,
+                symbols_n=0,
+                rate=0,
+                duration=1,
+                idle=True,
+                no_latency=True,
+            ),
+            scenario(
+                "real app: 100 symbols x 100 LTP, 2 rounds/s",
+                real=real,
+                warmup=4.0,  # the first round builds each symbol's day path
+                sessions=100,
+                symbols_n=100,
+                rate=200,
+                duration=d,
+                uvloop=True,
+            ),
+            scenario(
+                "real app: 2 symbols x 100 LTP, 100 rounds/s",
+                real=real,
+                warmup=4.0,  # the first round builds each symbol's day path
+                rounds=100,
+                sessions=100,
+                symbols_n=2,
+                rate=200,
+                duration=d,
+                uvloop=True,
+            ),
+        ]
     print()
     header = f"{'scenario':46} {'offered/s':>10} {'delivered/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu':>8} {'cli cpu':>8} {'srv MB':>7}"
     print(header)
@@ -777,17 +1012,40 @@ def main() -> None:
             f"{fmt(r.get('p50_ms'), 2):>8} {fmt(r.get('p99_ms'), 2):>8} {fmt(r['server_cpu'], 2):>8} "
             f"{fmt(r.get('client_cpu'), 2):>8} {fmt(r['server_rss_mb'], 0):>7}"
         )
-    idle = runs[-1]
+    by_name = {r["name"]: r for r in runs}
+    print()
+    for name in (
+        "ours: 1,000 idle authenticated sessions",
+        "real app: 1,000 idle sessions, real API key",
+    ):
+        idle = by_name.get(name)
+        if idle:
+            print(
+                f"{name}: server RSS {idle['server_rss_before_mb']:.0f} MB before, "
+                f"{idle['server_rss_mb']:.0f} MB with {idle['subscribed'] - idle['auth_failed']} "
+                f"authenticated sessions ({idle['auth_failed']} refused) "
+                f"({(idle['server_rss_mb'] - idle['server_rss_before_mb']) * 1024 / max(idle['subscribed'], 1):.1f} KB each)"
+            )
+    stalled = by_name.get("ours: 20k/s + 1 stalled session")
+    calm_ = by_name.get("ours: latency at 20k/s (100x100 LTP)")
+    if stalled and calm_:
+        stall, calm = stalled, calm_
+        print(
+            f"stall: evicted after {fmt(stall.get('evicted_after_s'), 1)} s (timeout 10 s); healthy rate "
+            f"{100 * (stall['deliveries_per_s'] / calm['deliveries_per_s'] - 1):+.1f}%, p99 "
+            f"{fmt(calm.get('p99_ms'), 2)} -> {fmt(stall.get('p99_ms'), 2)} ms"
+        )
+    for r in runs:
+        server_side = r["stats"].get("written_lag_ms")
+        if server_side:
+            print(
+                f"{r['name']}: server side, publish -> written to every session: p50 "
+                f"{server_side['p50']:.2f} ms, p99 {server_side['p99']:.2f} ms (BENCH_LAG)"
+            )
+    pauses = [ms for r in runs for gen, ms in r["stats"].get("gc_pauses_ms", []) if gen == 2]
     print(
-        f"\nidle sessions: server RSS {idle['server_rss_before_mb']:.0f} MB before, "
-        f"{idle['server_rss_mb']:.0f} MB with {idle['subscribed']} authenticated sessions "
-        f"({(idle['server_rss_mb'] - idle['server_rss_before_mb']) * 1024 / max(idle['subscribed'], 1):.1f} KB each)"
-    )
-    stall, calm = runs[5], runs[4]
-    print(
-        f"stall: evicted after {fmt(stall.get('evicted_after_s'), 1)} s (timeout 10 s); healthy rate "
-        f"{100 * (stall['deliveries_per_s'] / calm['deliveries_per_s'] - 1):+.1f}%, p99 "
-        f"{fmt(calm.get('p99_ms'), 2)} -> {fmt(stall.get('p99_ms'), 2)} ms"
+        f"collector: {len(pauses)} full collections in our servers' runs"
+        + (f", longest {max(pauses):.1f} ms" if pauses else "")
     )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     out = Path(tempfile.gettempdir()) / "openalgo-bench-streaming.json"

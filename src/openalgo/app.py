@@ -183,6 +183,7 @@ async def start_market(runtime: Runtime) -> asyncio.Task[None]:
         seed=settings.sim_seed,
         market=runtime.simulator,
         write=settings.background_tasks,
+        calendar=runtime.calendar,
     )
     return asyncio.create_task(_run_together(runtime.simulator.run, refresh.run), name="simulator")
 

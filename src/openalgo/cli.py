@@ -187,6 +187,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from openalgo.streaming.server import hard_message_limit
+
     if args.reload:
         # The reloader re-imports the app in a child process, which reads its settings from the
         # environment; pass the flags on that way.
@@ -203,6 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             proxy_headers=False,  # client addresses come from OPENALGO_TRUSTED_PROXIES only
             access_log=settings.access_log,
             ws_per_message_deflate=False,
+            ws_max_size=hard_message_limit(settings.ws_max_message_bytes),
         )
         return EXIT_OK
 
@@ -217,6 +220,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
         # Market data is serialized once per tick and shared; per-session compression would undo it.
         ws_per_message_deflate=False,
+        ws_max_size=hard_message_limit(settings.ws_max_message_bytes),
         proxy_headers=False,  # client addresses come from OPENALGO_TRUSTED_PROXIES only
     )
     server = uvicorn.Server(config)
@@ -346,7 +350,7 @@ async def _ensure_simulator_master(settings: Settings) -> None:
     async with _engine(settings) as engine:
         summary = await ensure_simulator_master(
             create_sessionmaker(engine),
-            MarketCalendar.bundled(),
+            MarketCalendar.bundled(always_open=settings.market_always_open),
             today_ist(),
             seed=settings.sim_seed,
         )
@@ -402,7 +406,11 @@ def cmd_instruments_load(args: argparse.Namespace) -> int:
         source = str(path.resolve())
     elif broker == SIMULATOR:
         instruments, expired = (
-            simulator_master(MarketCalendar.bundled(), today, seed=settings.sim_seed),
+            simulator_master(
+                MarketCalendar.bundled(always_open=settings.market_always_open),
+                today,
+                seed=settings.sim_seed,
+            ),
             0,
         )
         source = f"generated for {today.isoformat()}"

@@ -18,6 +18,7 @@ from openalgo.db.repositories.instruments import InstrumentRepository
 from openalgo.db.session import create_sessionmaker
 from openalgo.domain.calendar import MarketCalendar
 from openalgo.domain.clock import IST, ManualClock
+from openalgo.domain.enums import InstrumentType
 from openalgo.services.instrument_cache import InstrumentCache
 from openalgo.services.instrument_refresh import (
     RETRY_SECONDS,
@@ -185,3 +186,19 @@ def test_refresh_time_setting() -> None:
     assert make_settings(Path(".")).master_refresh_time == time(8, 0)
     with pytest.raises(ConfigError, match="master_refresh_time|MASTER_REFRESH_TIME"):
         load_settings(master_refresh_time="25:00", secret_key="s" * 40, pepper="p" * 40)
+
+
+async def test_an_always_open_market_gets_strikes_around_its_own_prices(fresh: AsyncEngine) -> None:
+    """Kept open around the clock, the market walks other price paths than the exchange calendar
+    gives; the refreshed master centres its chains on the running market's level."""
+    clock = ManualClock(ist(TUE, 12))
+    calendar = MarketCalendar.bundled(always_open=True)
+    cache = InstrumentCache("simulator")
+    market = SimulatorMarket(cache, calendar, clock)
+    await refresher(fresh, clock, cache, market=market, calendar=calendar).refresh()
+    expiry = cache.option_expiries("NIFTY", "NFO")[0]
+    assert expiry == TUE  # expiries still follow the exchange's rules
+    strikes = cache.strikes("NIFTY", "NFO", expiry, InstrumentType.CE)
+    middle = float(strikes[len(strikes) // 2])
+    ltp = (await market.quote("NIFTY", "NSE_INDEX")).ltp
+    assert abs(float(ltp) - middle) / middle < 0.02, (ltp, middle)

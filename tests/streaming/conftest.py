@@ -26,6 +26,7 @@ from openalgo.app import create_app
 from openalgo.domain.enums import InstrumentType
 from openalgo.domain.instruments import Instrument
 from openalgo.streaming.seams import Feed, FeedError, StreamingSeams, StreamPrincipal
+from openalgo.streaming.server import hard_message_limit
 from openalgo.streaming.service import StreamingService
 from tests.conftest import make_settings
 from tests.fakes.feed import FakeFeed
@@ -37,7 +38,7 @@ CAROL = StreamPrincipal(user_id=3, username="carol", broker="zerodha")  # has he
 KEYS = {"alice-key": ALICE, "bob-key": BOB, "carol-key": CAROL}
 SYMBOLS = {("RELIANCE", "NSE"), ("INFY", "NSE"), ("TCS", "NSE"), ("SBIN", "NSE")}
 SYMBOLS |= {("NIFTY", "NSE_INDEX"), ("REFUSED", "NSE")}
-SYMBOLS |= {(f"SYM{i}", "NSE") for i in range(200)}
+SYMBOLS |= {(f"SYM{i}", "NSE") for i in range(1500)}
 
 
 class TableAuthenticator:
@@ -120,6 +121,7 @@ async def run_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[StreamSe
         log_config=None,
         lifespan="on",
         ws_per_message_deflate=False,
+        ws_max_size=hard_message_limit(settings.ws_max_message_bytes),  # as `openalgo serve`
     )
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())
@@ -226,3 +228,10 @@ async def close_code(ws: ClientConnection, within: float = 5.0) -> tuple[int, st
     except ConnectionClosed as exc:
         assert exc.rcvd is not None, "closed without a close frame"  # noqa: PT017
         return exc.rcvd.code, exc.rcvd.reason
+
+
+# The real app (no stand-ins) for the integration tests; see realapp.py.
+from tests.streaming.realapp import real_stream  # noqa: E402
+from tests.support.trading import trading_database, trading_template  # noqa: E402
+
+__all__ = ["real_stream", "trading_database", "trading_template"]

@@ -1,17 +1,30 @@
 """The official OpenAlgo SDK's WebSocket feed client works against us unchanged.
 
-Runs ``openalgo==2.0.5`` (PyPI) in its own interpreter against the native listener, with the
-stand-in authenticator and feed from conftest (the lead switches them to the real API-key service
-and simulator after merging).
+Runs ``openalgo==2.0.5`` (PyPI) in its own interpreter:
+
+- against the real app (`real_stream`: real API keys, the simulator's ticks, sandbox orders) on
+  both listeners: the native port the SDK connects to by default (``ws_port``), and ``/ws`` on the
+  main port through the SDK's ``ws_url`` option;
+- against the stand-in server from conftest (a feed with fixed book sizes), which pins exact
+  values the simulator's random walk cannot.
 """
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from tests.streaming.conftest import StreamServer
+from openalgo.db.session import transaction
+from openalgo.domain.enums import Action, TickMode
+from openalgo.domain.market import Tick
+from openalgo.domain.orders import OrderRequest
+from openalgo.services.apikeys import revoke_api_key
+from tests.streaming.conftest import StreamServer, wait_for
+from tests.streaming.realapp import RealStream
 from tests.support.sdk import run_sdk, sdk_python
 
 pytestmark = pytest.mark.slow
@@ -23,8 +36,8 @@ SCRIPT = textwrap.dedent(
     from openalgo import api
 
     assert openalgo.__file__.find(".venv-sdk") >= 0, openalgo.__file__
-    key, http_port, ws_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    client = api(api_key=key, host=f"http://127.0.0.1:{http_port}", ws_port=ws_port)
+    key, http, ws_port, ws_url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] or None
+    client = api(api_key=key, host=f"http://{http}", ws_port=ws_port, ws_url=ws_url)
     out = {"connected": client.connect()}
     got = {"ltp": [], "quote": [], "depth": [], "orders": []}
     client.subscribe_ltp([{"exchange": "NSE", "symbol": "RELIANCE"}],
@@ -60,7 +73,8 @@ def _need_sdk() -> None:
 
 async def test_sdk_feed_ltp_quote_depth(server: StreamServer) -> None:
     server.feed.start_ticking(0.05)
-    run = await run_sdk(SCRIPT, "alice-key", str(server.http_port), str(server.ws_port))
+    http = f"127.0.0.1:{server.http_port}"
+    run = await run_sdk(SCRIPT, "alice-key", http, str(server.ws_port), "")
     out = run.result()
     assert out["connected"] is True
     assert all(out["counts"][k] >= 2 for k in ("ltp", "quote", "depth")), out["counts"]
@@ -127,7 +141,8 @@ ORDERS_SCRIPT = textwrap.dedent(
     import json, sys, time
     from openalgo import api
 
-    client = api(api_key="alice-key", host="http://127.0.0.1:1", ws_port=int(sys.argv[1]))
+    key, ws_port, ws_url = sys.argv[1], int(sys.argv[2]), sys.argv[3] or None
+    client = api(api_key=key, host="http://127.0.0.1:1", ws_port=ws_port, ws_url=ws_url)
     assert client.connect()
     got = []
     client.subscribe_orders(on_order_update=got.append)
@@ -142,15 +157,12 @@ ORDERS_SCRIPT = textwrap.dedent(
 
 
 async def test_sdk_order_updates(server: StreamServer) -> None:
-    import asyncio
-    from datetime import UTC, datetime
     from decimal import Decimal
 
-    from openalgo.domain.enums import Action, OrderStatus, PriceType, Product
+    from openalgo.domain.enums import OrderStatus, PriceType, Product
     from openalgo.domain.orders import OrderEvent, OrderEventKind, OrderRow
-    from tests.streaming.conftest import wait_for
 
-    run = asyncio.ensure_future(run_sdk(ORDERS_SCRIPT, str(server.ws_port)))
+    run = asyncio.ensure_future(run_sdk(ORDERS_SCRIPT, "alice-key", str(server.ws_port), ""))
     orders = server.streaming.orders
     await wait_for(lambda: bool(orders._sessions.get(1)), within=20)
     for status, kind in (
@@ -177,3 +189,113 @@ async def test_sdk_order_updates(server: StreamServer) -> None:
     assert [(u["order_status"], u["seq"]) for u in out["updates"]] == [("open", 1), ("complete", 2)]
     assert out["updates"][1]["average_price"] == 600.5
     assert len(out["cached"]["orders"]) == 2
+
+
+# --- against the real app ----------------------------------------------------------------------
+
+
+def sdk_target(stream: RealStream, listener: str) -> tuple[str, str]:
+    """(ws_port, ws_url) arguments: the SDK's default port form, or ``ws_url`` for ``/ws``."""
+    if listener == "native":
+        return str(stream.ws_port), ""
+    return "1", stream.url("asgi")
+
+
+def simulated(stream: RealStream, message: dict[str, Any], mode: TickMode) -> Tick:
+    """The simulator's own tick for a market_data message's symbol and timestamp."""
+    when = datetime.fromtimestamp(message["data"]["timestamp"] / 1000, UTC)
+    return stream.market.make_tick(message["symbol"], message["exchange"], mode, when)
+
+
+async def test_sdk_feed_on_the_real_app(real_stream: RealStream, listener: str) -> None:
+    stream = real_stream
+    ws_port, ws_url = sdk_target(stream, listener)
+    async with stream.ticking():
+        run = await run_sdk(SCRIPT, stream.alice.api_key, stream.http, ws_port, ws_url)
+    out = run.result()
+    assert out["connected"] is True
+    assert all(out["counts"][k] >= 2 for k in ("ltp", "quote", "depth")), out["counts"]
+
+    # what the SDK's callbacks received are the simulator's ticks, value for value
+    ltp = out["ltp"]
+    assert (ltp["symbol"], ltp["mode"]) == ("RELIANCE", 1)
+    assert ltp["data"]["ltp"] == simulated(stream, ltp, TickMode.LTP).ltp
+    quote = out["quote"]
+    q = simulated(stream, quote, TickMode.QUOTE).quote
+    assert q is not None
+    data = quote["data"]
+    assert (quote["symbol"], quote["mode"]) == ("INFY", 2)
+    assert (data["ltp"], data["open"], data["high"], data["low"], data["close"]) == (
+        q.ltp,
+        q.open,
+        q.high,
+        q.low,
+        q.prev_close,
+    )
+    # the names the SDK reads (it falls back to 0 when one is missing)
+    assert data["volume"] == q.volume and data["volume"] > 0
+    assert data["avg_trade_price"] == q.average_price
+    assert data["last_trade_quantity"] == q.last_quantity
+    depth = out["depth"]
+    book = simulated(stream, depth, TickMode.DEPTH)
+    assert (depth["symbol"], depth["mode"]) == ("TCS", 3)
+    assert [lv["price"] for lv in depth["data"]["depth"]["buy"]] == [b.price for b in book.bids]
+    assert [lv["price"] for lv in depth["data"]["depth"]["sell"]] == [a.price for a in book.asks]
+
+    # the SDK's caches filled from those messages
+    assert out["cache_ltp"]["ltp"]["NSE"]["RELIANCE"]["ltp"] > 0
+    assert out["cache_quotes"]["quote"]["NSE"]["INFY"]["ltp"] > 0
+    cached = out["cache_depth"]["depth"]["NSE"]["TCS"]
+    assert len(cached["buyBook"]) == len(cached["sellBook"]) == 5
+    assert all(level["price"] > 0 and level["qty"] > 0 for level in cached["sellBook"].values())
+
+    # its unsubscribe messages released the market; the session is gone
+    await wait_for(lambda: not stream.streaming.hub.sessions)
+    assert stream.market.subscriptions == {}
+
+
+async def test_sdk_with_a_revoked_key_is_not_connected(
+    real_stream: RealStream, listener: str
+) -> None:
+    stream = real_stream
+    async with transaction(stream.live.runtime.sessionmaker) as db:
+        await revoke_api_key(
+            db, user_id=stream.bob.user_id, key_id=stream.bob.api_key_id, now=stream.clock.now()
+        )
+    await stream.live.security.sync_now()
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from openalgo import api
+        client = api(api_key=sys.argv[1], host="http://127.0.0.1:1", ws_port=int(sys.argv[2]),
+                     ws_url=sys.argv[3] or None)
+        ok = client.connect()
+        client.disconnect()
+        print(json.dumps({"connected": ok}))
+        """
+    )
+    ws_port, ws_url = sdk_target(stream, listener)
+    out = (await run_sdk(script, stream.bob.api_key, ws_port, ws_url)).result()
+    assert out == {"connected": False}
+
+
+async def test_sdk_order_updates_on_the_real_app(real_stream: RealStream, listener: str) -> None:
+    stream = real_stream
+    engine = stream.live.runtime.sandbox
+    assert engine is not None
+    alice = stream.alice.user_id
+    ws_port, ws_url = sdk_target(stream, listener)
+    run = asyncio.ensure_future(run_sdk(ORDERS_SCRIPT, stream.alice.api_key, ws_port, ws_url))
+    orders = stream.streaming.orders
+    await wait_for(lambda: bool(orders._sessions.get(alice)), within=20)
+    await engine.simulator.place_order(
+        stream.bob.user_id, OrderRequest("TCS", "NSE", Action.BUY, 1)
+    )
+    first = await engine.simulator.place_order(alice, OrderRequest("SBIN", "NSE", Action.BUY, 5))
+    second = await engine.simulator.place_order(alice, OrderRequest("SBIN", "NSE", Action.SELL, 5))
+    out = (await run).result()
+    assert [(u["orderid"], u["order_status"], u["seq"], u["user_id"]) for u in out["updates"]] == [
+        (first, "complete", 1, "alice"),
+        (second, "complete", 2, "alice"),
+    ]
+    assert [u["orderid"] for u in out["cached"]["orders"]] == [second, first]  # newest first

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.support.processes import cli_env, free_port, run_cli, serving
 
@@ -25,10 +27,16 @@ def test_serve_runs_both_listeners(tmp_path: Path) -> None:
                 reply: dict[str, object] = json.loads(await ws.recv())
                 await ws.send(json.dumps({"action": "ping", "_pingId": 1}))
                 assert json.loads(await ws.recv())["_pingId"] == 1
+                # past the hard limit both listeners close with 1009 (uvicorn's ws_max_size)
+                with contextlib.suppress(ConnectionClosed):  # the server may close mid-send
+                    await ws.send("x" * (2 << 20))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), 10)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
                 return reply
 
         for url in (f"ws://127.0.0.1:{ws_port}/", f"ws://127.0.0.1:{port}/ws"):
-            # no API-key service is wired on this branch: every key is refused, cleanly
+            # a key nobody holds: refused by the real API-key service, cleanly
             assert asyncio.run(probe(url)) == {
                 "status": "error",
                 "code": "AUTHENTICATION_ERROR",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.streaming.conftest import (
     run_server,
     send,
     subscribe,
+    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -67,8 +69,10 @@ async def test_bad_keys_then_good_key(server: StreamServer, listener: str) -> No
         assert (await recv(ws))["status"] == "success"
 
 
-async def test_repeated_invalid_keys_close_the_connection(server: StreamServer) -> None:
-    async with client(server, key=None) as ws:
+async def test_repeated_invalid_keys_close_the_connection(
+    server: StreamServer, listener: str
+) -> None:
+    async with client(server, key=None, listener=listener) as ws:
         for _ in range(5):
             await send(ws, {"action": "authenticate", "api_key": "guess"})
         assert await close_code(ws) == (4403, "too many failed authentications")
@@ -291,10 +295,19 @@ async def test_bad_frames_keep_the_connection_usable(server: StreamServer, liste
         assert ack["status"] == "success"
 
 
-async def test_huge_message_closes_1009(server: StreamServer) -> None:
-    async with client(server) as ws:
-        await ws.send("x" * (2 << 20))
+async def test_huge_message_closes_1009(server: StreamServer, listener: str) -> None:
+    async with client(server, listener=listener) as ws:
+        with contextlib.suppress(ConnectionClosed):  # the server may close mid-send
+            await ws.send("x" * (2 << 20))
         assert (await close_code(ws))[0] == 1009
+
+
+async def test_invalid_utf8_text_fails_the_connection(server: StreamServer, listener: str) -> None:
+    """RFC 6455 section 8.1: both listeners close with 1007; nothing reaches the protocol."""
+    async with client(server, listener=listener) as ws:
+        await ws.send(b'{"action": "ping", "x": "\xff\xfe"}', text=True)  # not UTF-8
+        assert (await close_code(ws))[0] == 1007
+    await wait_for(lambda: not server.streaming.hub.sessions)
 
 
 async def test_subscription_cap(tmp_path: Path) -> None:
@@ -423,3 +436,64 @@ async def test_broker_info_and_supported_brokers(server: StreamServer) -> None:
             "brokers": ["simulator", "zerodha"],
             "count": 2,
         }
+
+
+async def test_thousands_of_subscriptions_meet_the_cap(tmp_path: Path, listener: str) -> None:
+    """One message asking for more than the cap: the first ones succeed, the rest are refused
+    with MAX_SUBSCRIPTIONS, nothing beyond the cap reaches the feed, and freeing room works."""
+    async with (
+        run_server(tmp_path, ws_max_subscriptions=1000) as srv,
+        client(srv, listener=listener) as ws,
+    ):
+        names = [(f"SYM{i}", "NSE") for i in range(1200)]
+        ack = await subscribe(ws, names, mode=1)
+        assert ack["status"] == "partial"
+        statuses = [s["status"] for s in ack["subscriptions"]]
+        assert statuses == ["success"] * 1000 + ["error"] * 200
+        assert {s.get("code") for s in ack["subscriptions"][1000:]} == {"MAX_SUBSCRIPTIONS"}
+        subscribed = {c[2] for c in srv.feed.calls if c[0] == "subscribe"}
+        assert len(subscribed) == 1000 and "SYM1000" not in subscribed
+        await send(
+            ws,
+            {
+                "action": "unsubscribe",
+                "symbols": [{"symbol": f"SYM{i}", "exchange": "NSE"} for i in range(10)],
+            },
+        )
+        assert len((await recv(ws))["successful"]) == 10
+        ack = await subscribe(ws, names[1000:1010], mode=1)
+        assert ack["status"] == "success"
+        srv.feed.emit("SYM1005", "NSE", 55.0)
+        tick = await recv_until(ws, lambda m: m.get("type") == "market_data")
+        assert (tick["symbol"], tick["data"]["ltp"]) == ("SYM1005", 55.0)
+
+
+async def test_invalid_modes_in_unsubscribe(server: StreamServer, listener: str) -> None:
+    async with client(server, listener=listener) as ws:
+        await subscribe(ws, [("RELIANCE", "NSE")], mode=1)
+        await send(
+            ws,
+            {
+                "action": "unsubscribe",
+                "symbols": [{"symbol": "RELIANCE", "exchange": "NSE"}],
+                "mode": "full",
+                "request_id": 3,
+            },
+        )
+        reply = await recv(ws)
+        assert (reply["code"], reply["request_id"]) == ("INVALID_MODE", 3)
+        await send(
+            ws,
+            {
+                "action": "unsubscribe",
+                "symbols": [
+                    {"symbol": "RELIANCE", "exchange": "NSE", "mode": 9},
+                    {"symbol": "RELIANCE", "exchange": "NSE", "mode": 1},
+                ],
+            },
+        )
+        ack = await recv(ws)
+        assert ack["status"] == "partial"
+        assert ack["failed"][0]["message"].startswith("Invalid mode 9")
+        assert [s["mode"] for s in ack["successful"]] == ["LTP"]
+        assert server.streaming.hub.upstream_of("simulator", "NSE", "RELIANCE") == (0, 0)

@@ -55,7 +55,8 @@ async def trading_template(database: Database, tmp_path_factory: pytest.TempPath
     try:
         await migrations.upgrade(engine)
         today = START.date()
-        rows = simulator_master(MarketCalendar.bundled(), today)
+        # The app runs with market_always_open, whose price paths the strikes must centre on.
+        rows = simulator_master(MarketCalendar.bundled(always_open=True), today)
         await load_master(
             create_sessionmaker(engine), SIMULATOR, rows, as_of=today, source="test", whole=True
         )

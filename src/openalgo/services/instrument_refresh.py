@@ -58,6 +58,7 @@ class SimulatorMasterRefresh:
         seed: int = 0,
         market: SimulatorMarket | None = None,
         write: bool = True,
+        calendar: MarketCalendar | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.read_sessionmaker = read_sessionmaker
@@ -67,9 +68,9 @@ class SimulatorMasterRefresh:
         self.seed = seed
         self.market = market
         self.write = write
-        # The master is generated on the real exchange calendar even when the simulated market
-        # is kept open around the clock, so it matches what `openalgo instruments load` builds.
-        self.calendar = MarketCalendar.bundled()
+        # The running market's calendar: its price paths (and so the strikes the master centres on)
+        # depend on whether it is kept open around the clock; expiries always follow the real one.
+        self.calendar = calendar or MarketCalendar.bundled()
 
     def today(self) -> date:
         return self.clock.now().astimezone(IST).date()

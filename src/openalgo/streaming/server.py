@@ -29,7 +29,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from openalgo.streaming.messages import Message
-from openalgo.streaming.session import CLOSE_TOO_BIG
+from openalgo.streaming.session import CLOSE_INVALID_DATA, CLOSE_TOO_BIG
 
 if TYPE_CHECKING:
     from openalgo.streaming.service import StreamingService
@@ -48,6 +48,13 @@ HARD_MAX_MESSAGE = 1 << 20  # beyond this the connection is closed (1009); below
 CLOSE_GRACE = 2.0
 
 
+def hard_message_limit(max_message_bytes: int) -> int:
+    """The size at which a client message closes the connection (1009) instead of getting a
+    MESSAGE_TOO_LARGE reply. Both listeners use it: the native one here, uvicorn (``/ws``) through
+    its ``ws_max_size``, so neither buffers more than this for one message."""
+    return max(HARD_MAX_MESSAGE, max_message_bytes * 2)
+
+
 class _Connection(asyncio.Protocol):
     """One TCP connection: handshake, then frames in, batches of frames out."""
 
@@ -55,7 +62,7 @@ class _Connection(asyncio.Protocol):
         self.service = service
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
-        self.ws = ServerProtocol(max_size=max(HARD_MAX_MESSAGE, service.max_message_bytes * 2))
+        self.ws = ServerProtocol(max_size=hard_message_limit(service.max_message_bytes))
         self.peer = "-"
         self.writable = asyncio.Event()
         self.writable.set()
@@ -161,9 +168,13 @@ class _Connection(asyncio.Protocol):
         self.fragments = []
         if self.fragment_type is Opcode.TEXT:
             try:
-                self._deliver(data.decode())
+                text = data.decode()
             except UnicodeDecodeError:
-                self._deliver(b"")  # reported like a binary frame: not valid text
+                # RFC 6455 section 8.1: invalid UTF-8 in a text message fails the connection
+                # (1007), as uvicorn does on /ws.
+                self.ws.fail(CLOSE_INVALID_DATA, "invalid UTF-8 in a text message")
+                return
+            self._deliver(text)
         else:
             self._deliver(data)
 

@@ -20,3 +20,20 @@ async def test_analyzer_switch_reaches_the_principal(trader: Trader) -> None:
     await trader.analyzer(True)
     after = await security.authenticate(trader.api_key, "127.0.0.1")
     assert after is not None and after.analyzer_mode
+
+
+async def test_option_strikes_centre_on_the_running_market(trader: Trader) -> None:
+    """The master's strikes are generated from the same price paths the running market walks
+    (here kept open around the clock), so the middle of a chain sits near the live index."""
+    from decimal import Decimal
+
+    from openalgo.domain.enums import InstrumentType
+
+    runtime = trader.live.runtime
+    expiry = runtime.instruments.option_expiries(
+        "NIFTY", "NFO", on_or_after=trader.live.clock.now().date()
+    )[0]
+    strikes = runtime.instruments.strikes("NIFTY", "NFO", expiry, InstrumentType.CE)
+    middle = strikes[len(strikes) // 2]
+    ltp = (await runtime.simulator.quote("NIFTY", "NSE_INDEX")).ltp
+    assert abs(Decimal(str(ltp)) - middle) / middle < Decimal("0.02"), (ltp, middle)

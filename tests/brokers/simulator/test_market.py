@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -116,6 +117,21 @@ async def test_depth_has_five_levels_each_side() -> None:
     assert depth.bids[0].price == depth.quote.bid and depth.asks[0].price == depth.quote.ask
     assert [b.price for b in depth.bids] == sorted((b.price for b in depth.bids), reverse=True)
     assert all(level.quantity > 0 for level in depth.bids + depth.asks)
+
+
+async def test_depth_levels_never_have_more_orders_than_quantity() -> None:
+    """Each order at a level is at least one share (one lot on derivatives)."""
+    try:
+        for minute in range(0, 240, 7):
+            when = MONDAY_11 + timedelta(minutes=minute, seconds=minute)
+            for symbol, exchange in [("SBIN", "NSE"), ("NIFTY29DEC26FUT", "NFO")]:
+                lot = MARKET.valuer(symbol, exchange).instrument.lot_size
+                CLOCK.set(when)
+                depth = await MARKET.depth(symbol, exchange)
+                for level in depth.bids + depth.asks:
+                    assert 1 <= level.orders <= level.quantity // lot, (symbol, when, level)
+    finally:
+        CLOCK.set(MONDAY_11)
 
 
 async def test_unknown_symbol_is_not_found() -> None:
@@ -266,3 +282,50 @@ async def test_always_open_keeps_the_market_in_session() -> None:
         or market.price("SBIN", "NSE", sunday + timedelta(hours=2)) != later
     )
     assert market.calendar.cutoffs_suspended
+
+
+async def test_first_ticks_of_many_symbols_let_other_tasks_run() -> None:
+    """Building a symbol's day path takes milliseconds; a round that builds many yields between
+    them instead of holding the event loop for the whole burst."""
+    market, _clock, sink = build_market()
+    symbols = [i.symbol for i in market.instruments.instruments("NSE")][:30]
+    for symbol in symbols:
+        market.subscribe(symbol, "NSE", TickMode.LTP)
+    turns = 0
+    done = False
+
+    async def bystander() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(bystander())
+    await asyncio.sleep(0)
+    sent = await market.publish_due(MONDAY_11)
+    done = True
+    await other
+    assert sent == len(symbols) == len(sink.ticks)
+    assert turns >= len(symbols)
+
+
+async def test_rounds_keep_their_schedule() -> None:
+    """Round n starts n intervals after the loop did, whatever time the rounds took."""
+    market, clock, sink = build_market()
+    market.subscribe("SBIN", "NSE", TickMode.LTP)
+    task = asyncio.create_task(market.run())
+    try:
+        await asyncio.sleep(0)
+        for _ in range(4):
+            clock.advance(0.3)  # 1.2 s in all: rounds due at 0.5 and 1.0
+            for _ in range(5):
+                await asyncio.sleep(0)
+        assert len(sink.ticks) == 2
+        clock.advance(0.3)  # 1.5 s: the third round
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(sink.ticks) == 3
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -79,6 +79,11 @@ def _round_tick(value: float, tick: float) -> float:
 _MASK = (1 << 64) - 1
 
 
+def _orders(lots: int) -> int:
+    """How many orders make up a depth level of ``lots`` lots: 1 to 9, never more than lots."""
+    return min(lots, 1 + lots % 9)
+
+
 def _mix(x: int) -> int:
     """SplitMix64's finaliser: a cheap, well-spread hash of an integer (depth noise per second)."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK
@@ -411,11 +416,13 @@ class SimulatorMarket(MarketData):
         for level in range(DEPTH_LEVELS):
             q_bid = lot * (1 + (noise >> (level * 6)) % 40)
             q_ask = lot * (1 + (noise >> (level * 6 + 30)) % 40)
-            bid = _round_tick(quote.bid - level * tick, tick)
-            if bid > 0:
-                bids.append(DepthLevel(bid, q_bid, 1 + q_bid // lot % 9))
+            below = quote.bid - level * tick
+            if below >= tick / 2:  # no bids under one tick (`_round_tick` would lift them to it)
+                bids.append(DepthLevel(_round_tick(below, tick), q_bid, _orders(q_bid // lot)))
             asks.append(
-                DepthLevel(_round_tick(quote.ask + level * tick, tick), q_ask, 1 + q_ask // lot % 9)
+                DepthLevel(
+                    _round_tick(quote.ask + level * tick, tick), q_ask, _orders(q_ask // lot)
+                )
             )
         return tuple(bids), tuple(asks)
 
@@ -629,16 +636,20 @@ class SimulatorMarket(MarketData):
                     session.start.astimezone(IST).date() if session is not None else None
                 )
             path: DayPath | None = None
+            built = False
             if day is not None:
                 cached = valuer.day
-                path = (
-                    cached.path
-                    if cached is not None and cached.path.day == day
-                    else self.model.day_path(process, day)
-                )
+                if cached is not None and cached.path.day == day:
+                    path = cached.path
+                else:
+                    # A session's path costs milliseconds to build (first tick of a symbol, or of
+                    # a new day): yield after each, so a burst of new subscriptions does not hold
+                    # every other task (WebSocket senders, HTTP requests) for the whole round.
+                    path = self.model.day_path(process, day)
+                    built = True
             sink.publish(self._tick(valuer, sub.mode, path, now))
             sent += 1
-            if sent % _YIELD_EVERY == 0:
+            if built or sent % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         self.published += sent
         return sent
@@ -646,8 +657,17 @@ class SimulatorMarket(MarketData):
     async def run(self) -> None:
         """The tick loop; the lifespan runs it as a task and cancels it on shutdown."""
         interval = 1.0 / self.ticks_per_second
+        # Rounds keep to a fixed schedule (sleeping a whole interval after each round would lose
+        # the round's own time every time: 100 rounds/s came out near 75). A round that falls more
+        # than an interval behind restarts the schedule instead of bursting to catch up.
+        due = self.clock.now().timestamp() + interval
         while True:
-            await self.clock.sleep(interval)
+            delay = due - self.clock.now().timestamp()
+            if delay < -interval:
+                due = self.clock.now().timestamp()
+                delay = 0.0
+            await self.clock.sleep(max(delay, 0.0))
+            due += interval
             try:
                 await self.publish_due(self.clock.now())
             except Exception:  # a bad instrument must not stop the market

@@ -32,13 +32,35 @@ class KeyOnlyRequest(ApiRequest):
 
 class Funds(Shape):
     """Rupee amounts as JSON numbers rounded to 2 decimals (OpenAlgo's live mode sends strings
-    such as "320.66" and its sandbox numbers; clients handle both, numbers are the safer one)."""
+    such as "320.66" and its sandbox numbers; clients handle both, numbers are the safer one).
+
+    The paper-trading ledgers (sandbox and simulator) add OpenAlgo's sandbox keys after the five
+    every broker gives."""
+
+    _omit_if_none = frozenset(
+        {
+            "total_realized_pnl",
+            "today_realized_pnl",
+            "grossexposure",
+            "totalpnl",
+            "last_reset",
+            "reset_count",
+        }
+    )
 
     availablecash: float
     collateral: float
     m2mrealized: float
     m2munrealized: float
     utiliseddebits: float
+    total_realized_pnl: float | None = Field(default=None, description="All-time realised P&L")
+    today_realized_pnl: float | None = None
+    grossexposure: float | None = Field(
+        default=None, description="Sum of |quantity| x last price of today's positions"
+    )
+    totalpnl: float | None = Field(default=None, description="All-time realised + unrealised")
+    last_reset: str | None = Field(default=None, description="Last reset, IST, if ever reset")
+    reset_count: int | None = None
 
 
 class FundsResponse(ApiResponse):
@@ -127,7 +149,12 @@ class TradeBookResponse(ApiResponse):
 
 
 class PositionBookEntry(Shape):
-    """Closed positions (quantity 0) are listed too, as in OpenAlgo."""
+    """Closed positions (quantity 0) are listed too, as in OpenAlgo. The paper-trading ledgers
+    add OpenAlgo's sandbox keys (``pnl`` is then today's realised plus unrealised)."""
+
+    _omit_if_none = frozenset(
+        {"pnlpercent", "unrealized_pnl", "today_realized_pnl", "total_pnl_today", "lot_size"}
+    )
 
     symbol: str
     exchange: str
@@ -136,14 +163,27 @@ class PositionBookEntry(Shape):
     average_price: float
     ltp: float
     pnl: float
+    pnlpercent: float | None = None
+    unrealized_pnl: float | None = None
+    today_realized_pnl: float | None = None
+    total_pnl_today: float | None = None
+    lot_size: int | None = None
 
 
 class PositionBookResponse(ApiResponse):
+    _omit_if_none = frozenset(
+        {"mode", "total_pnl", "total_unrealized_pnl", "total_today_realized_pnl", "total_pnl_today"}
+    )
+
     data: list[PositionBookEntry]
+    total_pnl: float | None = None
+    total_unrealized_pnl: float | None = None
+    total_today_realized_pnl: float | None = None
+    total_pnl_today: float | None = None
 
 
 class Holding(Shape):
-    _omit_if_none = frozenset({"ltp"})
+    _omit_if_none = frozenset({"ltp", "current_value", "settlement_date"})
 
     symbol: str
     exchange: str
@@ -153,6 +193,10 @@ class Holding(Shape):
     ltp: float | None = None
     pnl: float
     pnlpercent: float
+    current_value: float | None = None
+    settlement_date: str | None = Field(
+        default=None, description="YYYY-MM-DD the shares settled into holdings (T+1)"
+    )
 
 
 class HoldingsStatistics(Shape):

@@ -170,6 +170,11 @@ class GttLeg(Shape):
 
 
 class GttEntry(Shape):
+    """One trigger as SDK 2.0.5 documents the book: a SINGLE has one trigger price and one leg,
+    an OCO two of each, stop-loss first. ``orderid`` is the order a fired trigger placed."""
+
+    _omit_if_none = frozenset({"strategy", "orderid", "rejection_reason"})
+
     trigger_id: str
     trigger_type: Literal["single", "two-leg"]
     status: str = Field(description="active, triggered, cancelled, expired or rejected")
@@ -181,6 +186,9 @@ class GttEntry(Shape):
     created_at: str
     updated_at: str
     expires_at: str | None
+    strategy: str | None = None
+    orderid: str | None = None
+    rejection_reason: str | None = None
 
 
 class GttOrderBookResponse(ApiResponse):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from openalgo.api.v1.schemas.common import (
     ApiRequest,
@@ -19,6 +19,19 @@ from openalgo.api.v1.schemas.common import (
 )
 
 MAX_MULTIQUOTE_SYMBOLS = 500
+FIRST_HISTORY_DATE = date(1970, 1, 1)
+LAST_HISTORY_DATE = date(2099, 12, 31)
+
+
+def _history_range(value: date) -> date:
+    # Years such as 0004 or 9999 are valid dates but no market's; near the ends of the calendar
+    # the range arithmetic would overflow, and a simulated walk back to them is wasted work.
+    if not FIRST_HISTORY_DATE <= value <= LAST_HISTORY_DATE:
+        raise ValueError(f"must be between {FIRST_HISTORY_DATE} and {LAST_HISTORY_DATE}")
+    return value
+
+
+HistoryDate = Annotated[IsoDate, AfterValidator(_history_range)]
 
 
 class SymbolRequest(ApiRequest):
@@ -79,8 +92,8 @@ class HistoryRequest(ApiRequest):
     symbol: Symbol
     exchange: ExchangeField
     interval: Interval
-    start_date: IsoDate
-    end_date: IsoDate
+    start_date: HistoryDate
+    end_date: HistoryDate
     source: Literal["api", "db"] = Field(
         default="api", description="api: the market-data venue; db: candles stored locally"
     )
@@ -101,8 +114,8 @@ class TickerQuery(BaseModel):
         default=None, min_length=1, max_length=256, description="Or the X-API-KEY header"
     )
     interval: Interval = "D"
-    from_: IsoDate = Field(alias="from")
-    to: IsoDate
+    from_: HistoryDate = Field(alias="from")
+    to: HistoryDate
     format: Literal["json", "txt"] = "json"
 
     @model_validator(mode="after")

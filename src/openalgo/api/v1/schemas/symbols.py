@@ -33,6 +33,8 @@ class SearchRequest(ApiRequest):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
         return value
 
 
