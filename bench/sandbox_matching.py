@@ -11,14 +11,21 @@ would report). Figures, in the same run:
 - paced run: ticks offered at the target rate for a few seconds, ticks/s achieved, fills, latency,
   and the event loop's scheduling lag.
 
+Garbage collection: a full (generation 2) collection walks every object of the process, here the
+10,000 resting orders among them, and stops the event loop for it (about 250 ms on this shared
+machine). By default the set-up state is frozen (`gc.freeze()`, what a service does once it has
+loaded) before the paced run; `--no-gc-freeze` leaves it to the collector. The pauses the collector
+took during the paced run are printed either way.
+
 Usage: .venv/bin/python bench/sandbox_matching.py [--backend sqlite|postgresql|both]
-       [--rate 20000] [--seconds 5] [--orders 10000]
+       [--rate 20000] [--seconds 5] [--orders 10000] [--no-gc-freeze]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import sys
 import time
@@ -26,6 +33,8 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text
 
 from bench._sandbox_setup import (
     CountingSink,
@@ -72,7 +81,32 @@ def make_tick(symbol: str, ltp: float) -> Tick:
     )
 
 
-async def run(backend: str, rate: int, seconds: float, orders: int) -> None:
+class GcPauses:
+    """Durations of the collector's runs, per generation (from `gc.callbacks`)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+
+    def summary(self) -> str:
+        parts = []
+        for generation in (0, 1, 2):
+            runs = [d for g, d in self.pauses if g == generation]
+            if runs:
+                parts.append(f"gen{generation} {len(runs)} runs, longest {max(runs) * 1000:.1f} ms")
+        return ", ".join(parts) or "none"
+
+
+async def run(
+    backend: str, rate: int, seconds: float, orders: int, freeze: bool, lanes: int = 2
+) -> None:
     symbols = [f"SYM{i:03d}" for i in range(100)]
     per_side = orders // (2 * len(symbols))
     base = {s: 100.0 + 10 * i for i, s in enumerate(symbols)}
@@ -87,7 +121,7 @@ async def run(backend: str, rate: int, seconds: float, orders: int) -> None:
             market=lambda _u: market,
             events=CountingSink(),
             clock=SystemClock(),
-            timing=EngineTiming(market_always_open=True, quote_max_age=3600),
+            timing=EngineTiming(market_always_open=True, quote_max_age=3600, writer_lanes=lanes),
         )
         await engine.start(background=False)
 
@@ -111,6 +145,15 @@ async def run(backend: str, rate: int, seconds: float, orders: int) -> None:
             f"({len(requests) / placed:.0f} orders/s)"
         )
 
+        # Baseline: the database's own round trip right now (the floor under any commit).
+        trips = []
+        async with db.connect() as conn:
+            for _ in range(200):
+                before = time.perf_counter()
+                await conn.execute(text("SELECT 1"))
+                trips.append(time.perf_counter() - before)
+        print(f"  baseline, one database round trip (SELECT 1): {percentiles(trips)}")
+
         # Baseline: ticks inside the spread wake nothing.
         quiet = [
             make_tick(s, base[s] + (TICK / 2 if n % 2 else 0.0)) for n, s in enumerate(symbols)
@@ -131,6 +174,10 @@ async def run(backend: str, rate: int, seconds: float, orders: int) -> None:
             symbol = symbols[rng.randrange(len(symbols))]
             price[symbol] = round(price[symbol] + rng.choice((-TICK, TICK)), 2)
             script.append(make_tick(symbol, price[symbol]))
+        if freeze:
+            gc.collect()
+            gc.freeze()
+        collector = GcPauses()
         engine.fill_latencies.clear()
         engine.writer.batch_seconds.clear()
         batches, operations = engine.writer.batches, engine.writer.operations
@@ -163,7 +210,17 @@ async def run(backend: str, rate: int, seconds: float, orders: int) -> None:
             f"  {batches} commits, {operations / max(1, batches):.1f} operations each, "
             f"commit time {percentiles(list(engine.writer.batch_seconds))}"
         )
+        print(
+            f"  retried batches {engine.writer.retries}, optimistic batches that needed locks "
+            f"{engine.writer.relocked}, cached rows used {engine.rows.hits}"
+        )
         print(f"  event-loop lag per 1 ms sleep: {percentiles(lags)}")
+        gc.callbacks.remove(collector._callback)
+        print(
+            f"  garbage collector during the run ({'set-up frozen' if freeze else 'not frozen'}): "
+            f"{collector.summary()}"
+        )
+        gc.unfreeze()
         print(
             f"  CPU used by this process: {cpu / offered:.2f} core-seconds per second "
             f"(matching, fills, database driver threads)"
@@ -183,12 +240,14 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--no-gc-freeze", dest="freeze", action="store_false")
+    parser.add_argument("--lanes", type=int, default=2, help="writer lanes (PostgreSQL)")
     args = parser.parse_args()
     print(f"sandbox pending-order matching ({pin_to_one_core()}, {load()})")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         print(f"{backend}:")
-        await run(backend, args.rate, args.seconds, args.orders)
+        await run(backend, args.rate, args.seconds, args.orders, args.freeze, args.lanes)
 
 
 if __name__ == "__main__":

@@ -229,6 +229,7 @@ async def start_sandbox(runtime: Runtime) -> None:
         simulator_market=lambda _user_id: simulator,
         clock=runtime.clock,
         feed=feed(),
+        calendar=runtime.calendar,
     )
     engines.simulator.feed = feed()
     runtime.sandbox = engines

@@ -54,6 +54,12 @@ class ValidationFailed(BadRequest):
         super().__init__(message, extra={"errors": dict(errors)} if errors else None)
         self.errors: dict[str, list[str]] = dict(errors or {})
 
+    @classmethod
+    def field(cls, field: str, problem: str) -> ValidationFailed:
+        """One field's problem, named in the message as every validation error is:
+        ``"symbol: unknown symbol SBIN1 on NSE"`` with ``errors = {"symbol": [problem]}``."""
+        return cls(f"{field}: {problem}", errors={field: [problem]})
+
 
 class Unauthorized(OpenAlgoError):
     status_code = 401

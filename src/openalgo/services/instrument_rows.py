@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from openalgo.domain.enums import FNO_EXCHANGES, Exchange
 from openalgo.domain.instruments import Instrument
+from openalgo.errors import ValidationFailed
 from openalgo.services.instrument_cache import InstrumentCache
-from openalgo.services.market_data import field_error
 from openalgo.services.option_symbols import freeze_quantity
 
 ROW_COLUMNS: tuple[str, ...] = (
@@ -83,11 +83,13 @@ def expiries(
     (OpenAlgo answers success with an empty list, so a misspelt name looks like "no expiries").
     """
     if exchange not in FNO_EXCHANGES:  # the schema allows only F&O exchanges; kept for callers
-        raise field_error("exchange", f"{exchange.value} has no expiring contracts")
+        raise ValidationFailed.field("exchange", f"{exchange.value} has no expiring contracts")
     futures = cache.futures(underlying, exchange.value)
     options = cache.option_expiries(underlying, exchange.value)
     if not futures and not options:
-        raise field_error("symbol", f"no futures or options of {underlying} on {exchange.value}")
+        raise ValidationFailed.field(
+            "symbol", f"no futures or options of {underlying} on {exchange.value}"
+        )
     if kind == "futures":
         return sorted({f.expiry for f in futures if f.expiry is not None and f.expiry >= today})
     return [d for d in options if d >= today]

@@ -45,11 +45,6 @@ def instrument_master(runtime: Runtime, principal: ApiPrincipal) -> InstrumentCa
 # --- symbols ----------------------------------------------------------------------------------
 
 
-def field_error(field: str, problem: str) -> ValidationFailed:
-    """A 400 in the validation envelope, blamed on ``field``."""
-    return ValidationFailed(f"{field}: {problem}", errors={field: [problem]})
-
-
 def unknown_symbol_problem(cache: InstrumentCache, symbol: str, exchange: str) -> str:
     """The problem with an unlisted symbol, with a hint when only the letter case is wrong
     (symbols are case-sensitive, as in OpenAlgo): ``unknown symbol sbin on NSE (symbols are upper
@@ -66,7 +61,7 @@ def require_symbol(
 ) -> Instrument:
     found = cache.get(symbol, exchange)
     if found is None:
-        raise field_error(field, unknown_symbol_problem(cache, symbol, exchange))
+        raise ValidationFailed.field(field, unknown_symbol_problem(cache, symbol, exchange))
     return found
 
 
@@ -170,7 +165,9 @@ def day_window(start: date, end: date) -> tuple[datetime, datetime]:
 def check_interval(capabilities: Capabilities, venue: str, interval: str, *, field: str) -> None:
     if interval not in capabilities.intervals:
         allowed = ", ".join(capabilities.intervals)
-        raise field_error(field, f"{interval} is not offered by {venue}; use one of: {allowed}")
+        raise ValidationFailed.field(
+            field, f"{interval} is not offered by {venue}; use one of: {allowed}"
+        )
 
 
 # Days one intraday request may span, per interval: the limits Zerodha's API sets per call, which
@@ -218,10 +215,12 @@ async def history(
     require_symbol(cache, symbol, exchange, field=symbol_field)
     check_interval(market.capabilities, market.name, interval, field=interval_field)
     if end < start:
-        raise field_error(range_field, "must not be before the start date")
+        raise ValidationFailed.field(range_field, "must not be before the start date")
     limit = max_span_days(interval)
     if (end - start).days > limit:
-        raise field_error(range_field, f"{interval} history spans at most {limit} days per request")
+        raise ValidationFailed.field(
+            range_field, f"{interval} history spans at most {limit} days per request"
+        )
     if source == "db":
         # No local candle store (OpenAlgo's Historify) exists here, so, like OpenAlgo with an
         # empty store, there is nothing to find.
@@ -285,10 +284,10 @@ def parse_ticker(text: str, *, field: str = "ticker") -> tuple[str, str]:
     we say what is wrong."""
     exchange, sep, symbol = text.partition(":")
     if not sep or not exchange or not symbol or ":" in symbol:
-        raise field_error(field, "must be EXCHANGE:SYMBOL, like NSE:SBIN")
+        raise ValidationFailed.field(field, "must be EXCHANGE:SYMBOL, like NSE:SBIN")
     if exchange not in Exchange.__members__.values():
         allowed = ", ".join(e.value for e in Exchange)
-        raise field_error(field, f"unknown exchange {exchange}; use one of: {allowed}")
+        raise ValidationFailed.field(field, f"unknown exchange {exchange}; use one of: {allowed}")
     return symbol, exchange
 
 
@@ -324,7 +323,6 @@ __all__ = [
     "candles_as_text",
     "day_window",
     "depth",
-    "field_error",
     "history",
     "instrument_master",
     "interval_buckets",

@@ -40,8 +40,8 @@ from openalgo.domain.enums import Exchange, InstrumentType
 from openalgo.domain.instruments import Instrument
 from openalgo.domain.options import OptionKind, bs_greeks, implied_volatility
 from openalgo.domain.symbols import option_symbol
-from openalgo.errors import BadRequest, NotFound, OpenAlgoError
-from openalgo.services.option_symbols import OptionSymbols, field_error, nearest_index
+from openalgo.errors import BadRequest, NotFound, OpenAlgoError, ValidationFailed
+from openalgo.services.option_symbols import OptionSymbols, nearest_index
 
 YEAR_SECONDS = 365.0 * 86400.0
 NO_TIME_VALUE = "Option has no time value; implied volatility is undefined"
@@ -118,9 +118,9 @@ class GreeksDesk:
     def option(self, symbol: str, exchange: Exchange, *, field: str = "symbol") -> Instrument:
         found = self.symbols.instruments.get(symbol, exchange.value)
         if found is None:
-            raise field_error(field, f"unknown symbol {symbol} on {exchange.value}")
+            raise ValidationFailed.field(field, f"unknown symbol {symbol} on {exchange.value}")
         if not found.instrument_type.is_option or found.expiry is None or found.strike is None:
-            raise field_error(field, f"{symbol} is not an option")
+            raise ValidationFailed.field(field, f"{symbol} is not an option")
         return found
 
     async def ltp(self, contract: Instrument) -> float:

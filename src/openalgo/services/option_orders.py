@@ -31,8 +31,8 @@ from openalgo.brokers.base import TradingVenue
 from openalgo.domain.enums import Action, InstrumentType
 from openalgo.domain.instruments import Instrument
 from openalgo.domain.orders import OrderRequest
-from openalgo.errors import OpenAlgoError
-from openalgo.services.option_symbols import OptionSymbols, Priced, field_error
+from openalgo.errors import OpenAlgoError, ValidationFailed
+from openalgo.services.option_symbols import OptionSymbols, Priced
 
 MAX_SPLIT_ORDERS = 100
 TOO_MANY_SPLITS = f"Total number of orders would exceed maximum limit of {MAX_SPLIT_ORDERS}"
@@ -43,7 +43,7 @@ def split_quantities(quantity: int, size: int, *, field: str = "splitsize") -> l
     full, rest = divmod(quantity, size)
     count = full + (1 if rest else 0)
     if count > MAX_SPLIT_ORDERS:
-        raise field_error(field, TOO_MANY_SPLITS)
+        raise ValidationFailed.field(field, TOO_MANY_SPLITS)
     return [size] * full + ([rest] if rest else [])
 
 

@@ -76,11 +76,6 @@ EXPIRY_REQUIRED = (
 )
 
 
-def field_error(field: str, problem: str) -> ValidationFailed:
-    """A 400 blaming one request field, in the envelope every validation error uses."""
-    return ValidationFailed(f"{field}: {problem}", errors={field: [problem]})
-
-
 def option_exchange(exchange: Exchange) -> Exchange:
     return _OPTION_EXCHANGE.get(exchange, Exchange.NFO)
 
@@ -178,11 +173,11 @@ class OptionSymbols:
             base, embedded = parse_underlying(text)
             source = self._price_source(base, embedded, exchange, on)
         except SymbolError as exc:  # malformed, or too long to carry an expiry
-            raise field_error(field, exc.message) from None
+            raise ValidationFailed.field(field, exc.message) from None
         if source is None:
-            raise field_error(field, f"unknown underlying {text} on {exchange.value}")
+            raise ValidationFailed.field(field, f"unknown underlying {text} on {exchange.value}")
         if options and not self.instruments.option_expiries(base, on.value):
-            raise field_error(field, f"no options are listed for {base} on {on.value}")
+            raise ValidationFailed.field(field, f"no options are listed for {base} on {on.value}")
         return UnderlyingRef(text, base, on.value, source, embedded)
 
     def _price_source(
@@ -233,13 +228,13 @@ class OptionSymbols:
             try:
                 day = parse_expiry(requested)
             except SymbolError as exc:
-                raise field_error(field, exc.message) from None
+                raise ValidationFailed.field(field, exc.message) from None
         elif ref.expiry is not None:
             day = ref.expiry
         elif nearest and live:
             return live[0]
         else:
-            raise field_error(field, EXPIRY_REQUIRED)
+            raise ValidationFailed.field(field, EXPIRY_REQUIRED)
         if day in live:
             return day
         listed = ", ".join(format_expiry(d) for d in live[:8]) or "none"
@@ -248,7 +243,7 @@ class OptionSymbols:
             problem = f"{ref.base} options expiring {text} have expired"
         else:
             problem = f"no {ref.base} options expire on {text} on {ref.options_on}"
-        raise field_error(field, f"{problem}; listed expiries: {listed}")
+        raise ValidationFailed.field(field, f"{problem}; listed expiries: {listed}")
 
     # --- strike ---------------------------------------------------------------------------------
 
@@ -278,11 +273,11 @@ class OptionSymbols:
             atm = (ltp / step).quantize(Decimal(1), ROUND_HALF_UP) * step
             strike = atm + step * steps
             if strike <= 0:
-                raise field_error(blame, OUT_OF_RANGE.format(offset=offset))
+                raise ValidationFailed.field(blame, OUT_OF_RANGE.format(offset=offset))
             symbol = option_symbol(ref.base, expiry, strike, option_type.value)
             found = self.instruments.get(symbol, ref.options_on)
             if found is None:
-                raise field_error(
+                raise ValidationFailed.field(
                     "strike_int",
                     f"Option symbol {symbol} not found in {ref.options_on}: strike_int "
                     f"{strike_int} does not match the listed strikes (omit it to use them)",
@@ -290,13 +285,13 @@ class OptionSymbols:
             return found
         strikes = self.strikes(ref, expiry, option_type)
         if not strikes:  # a master listing only the other side for this expiry
-            raise field_error(
+            raise ValidationFailed.field(
                 f"{field_prefix}option_type",
                 f"no {option_type.value} strikes are listed for {ref.base} {format_expiry(expiry)}",
             )
         target = nearest_index(strikes, priced.ltp) + steps
         if not 0 <= target < len(strikes):
-            raise field_error(blame, OUT_OF_RANGE.format(offset=offset))
+            raise ValidationFailed.field(blame, OUT_OF_RANGE.format(offset=offset))
         symbol = option_symbol(ref.base, expiry, strikes[target], option_type.value)
         found = self.instruments.get(symbol, ref.options_on)
         assert found is not None, symbol  # the strike index is built from the same master

@@ -86,10 +86,6 @@ class OrderDesk:
 # --- checks that need no venue ------------------------------------------------------------------
 
 
-def _field_error(field: str, problem: str) -> ValidationFailed:
-    return ValidationFailed(f"{field}: {problem}", errors={field: [problem]})
-
-
 def check_symbols(desk: OrderDesk, items: Iterable[tuple[str, str, str]]) -> None:
     """Every (field, symbol, exchange) must be in the instrument master; all problems at once."""
     errors: dict[str, list[str]] = {}
@@ -107,7 +103,7 @@ def _request(make: Callable[[], T], field: str = "quantity") -> T:
     try:
         return make()
     except ValueError as exc:
-        raise _field_error(field, str(exc)) from exc
+        raise ValidationFailed.field(field, str(exc)) from exc
 
 
 def order_request(desk: OrderDesk, body: PlaceOrderRequest) -> OrderRequest:

@@ -25,6 +25,7 @@ from openalgo.db.engine import create_engine, reader
 from openalgo.db.models import SandboxConfig as ConfigRow
 from openalgo.db.models import User
 from openalgo.db.session import SessionMaker, create_sessionmaker
+from openalgo.domain.calendar import MarketCalendar
 from openalgo.domain.clock import IST, ManualClock
 from openalgo.domain.enums import Action, PriceType, Product
 from openalgo.domain.orders import OrderRequest
@@ -36,7 +37,9 @@ USERS: Table = User.__table__  # type: ignore[assignment]
 CONFIG: Table = ConfigRow.__table__  # type: ignore[assignment]
 
 # A Monday, mid-session.
-MORNING = datetime(2026, 12, 14, 10, 0, tzinfo=IST)
+MORNING = datetime(2026, 12, 14, 10, 0, tzinfo=IST)  # a Monday
+# The exchange calendar engines use by default (EngineTiming(): the market is not always open).
+CALENDAR = MarketCalendar.bundled()
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +191,7 @@ Checker = Callable[..., Awaitable[None]]
 def assert_consistent(read_sessionmaker: SessionMaker) -> Checker:
     async def check(user_id: int, ledger: str = "sandbox") -> None:
         async with read_sessionmaker() as session:
-            problems = await check_ledger(session, ledger, user_id)
+            problems = await check_ledger(session, ledger, user_id, calendar=CALENDAR)
         assert problems == []
 
     return check

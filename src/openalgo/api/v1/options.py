@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from openalgo.api.auth import ApiUser
 from openalgo.api.deps import RuntimeDep
-from openalgo.api.errors import set_response_mode
 from openalgo.api.v1.endpoints import endpoint
 from openalgo.api.v1.order_guard import OrderGuardDep
 from openalgo.api.v1.routing import route, v1_router
@@ -34,10 +33,11 @@ from openalgo.api.v1.schemas.options import (
     SyntheticFutureRequest,
     SyntheticFutureResponse,
 )
+from openalgo.api.v1.venue import TradingVenueDep
 from openalgo.domain.enums import InstrumentType
 from openalgo.services import option_chain, option_greeks, option_orders
 from openalgo.services.option_symbols import OptionSymbols, freeze_quantity
-from openalgo.services.venues import Routed, market_data, trading_venue
+from openalgo.services.venues import market_data
 
 router = v1_router()
 
@@ -52,24 +52,14 @@ async def get_symbols(runtime: RuntimeDep, principal: ApiUser) -> OptionSymbols:
     )
 
 
-async def get_routed(request: Request, runtime: RuntimeDep, principal: ApiUser) -> Routed:
-    """The ledger orders go to; marks analyzer-mode responses before the body is validated, so
-    validation errors carry the mode too."""
-    routed = trading_venue(runtime, principal)
-    if routed.analyze:
-        set_response_mode(request, "analyze")
-    return routed
-
-
 SymbolsDep = Annotated[OptionSymbols, Depends(get_symbols)]
-RoutedDep = Annotated[Routed, Depends(get_routed)]
 
 
 @route(router, endpoint("optionsorder"))
 async def optionsorder(
     body: OptionsOrderRequest,
     principal: ApiUser,
-    routed: RoutedDep,
+    routed: TradingVenueDep,
     symbols: SymbolsDep,
     guard: OrderGuardDep,
 ) -> Any:
@@ -88,7 +78,7 @@ async def optionsorder(
 async def optionsmultiorder(
     body: OptionsMultiOrderRequest,
     principal: ApiUser,
-    routed: RoutedDep,
+    routed: TradingVenueDep,
     symbols: SymbolsDep,
     guard: OrderGuardDep,
 ) -> Any:

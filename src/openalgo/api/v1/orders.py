@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from openalgo.api.auth import ApiUser
 from openalgo.api.deps import RuntimeDep
-from openalgo.api.errors import set_response_mode
 from openalgo.api.v1.endpoints import endpoint
 from openalgo.api.v1.order_guard import OrderGuard, OrderGuardDep
 from openalgo.api.v1.routing import route, v1_router
@@ -42,22 +41,16 @@ from openalgo.api.v1.schemas.orders import (
     PlaceSmartOrderRequest,
     SplitOrderRequest,
 )
+from openalgo.api.v1.venue import TradingVenueDep
 from openalgo.security.apikeys import ApiPrincipal
 from openalgo.services import orders
 from openalgo.services.orders import OrderDesk
-from openalgo.services.venues import trading_venue
 
 router = v1_router()
 
 
-async def get_desk(request: Request, runtime: RuntimeDep, principal: ApiUser) -> OrderDesk:
-    """The caller's account on the venue that serves them; marks analyzer-mode responses.
-
-    Resolved before the body is validated, so validation errors carry the mode too.
-    """
-    routed = trading_venue(runtime, principal)
-    if routed.analyze:
-        set_response_mode(request, "analyze")
+async def get_desk(runtime: RuntimeDep, routed: TradingVenueDep) -> OrderDesk:
+    """The caller's account on the venue that serves them (see `TradingVenueDep`)."""
     return OrderDesk(routed.venue, runtime.instruments, routed.analyze)
 
 

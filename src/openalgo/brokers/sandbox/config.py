@@ -179,6 +179,8 @@ class EngineTiming:
     maintenance_interval: float = 30.0
     quote_max_age: float = 5.0
     batch_size: int = 256
+    # PostgreSQL: batches that may commit at once, each for its own users (see writer.py).
+    writer_lanes: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineTiming:

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine, Iterable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -60,6 +60,7 @@ from openalgo.brokers.sandbox.ops import (
     is_expired,
     settle_t1,
 )
+from openalgo.brokers.sandbox.rowcache import RowCache
 from openalgo.brokers.sandbox.rules import (
     Spec,
     check_instrument,
@@ -67,12 +68,15 @@ from openalgo.brokers.sandbox.rules import (
     check_shape,
     mis_entry_block,
     relevant_prices,
+    square_off_cutoff,
+    t1_settlement_day,
 )
 from openalgo.brokers.sandbox.state import OPEN_STATUSES, FundsState, GttState, OrderState
 from openalgo.brokers.sandbox.store import FUNDS, GTTS, ORDERS, POSITIONS, LedgerTx
 from openalgo.brokers.sandbox.writer import BatchWriter
 from openalgo.db.models.sandbox import SandboxConfig as ConfigRow
 from openalgo.db.session import SessionMaker, transaction
+from openalgo.domain.calendar import MarketCalendar
 from openalgo.domain.clock import IST, Clock, ist
 from openalgo.domain.enums import PriceType, Product
 from openalgo.domain.instruments import InstrumentLookup
@@ -114,6 +118,7 @@ class SandboxEngine:
         timing: EngineTiming | None = None,
         feed: PriceFeed | None = None,
         mode: str = "analyze",
+        calendar: MarketCalendar | None = None,
     ) -> None:
         self.ledger = ledger
         self.mode = mode
@@ -126,16 +131,24 @@ class SandboxEngine:
         self.feed: PriceFeed = feed or NoFeed()
         self.defaults = config or SandboxConfig()
         self.timing = timing or EngineTiming()
+        # Trading days and sessions for the MIS cut-off and T+1 (the effective calendar: with
+        # market_always_open every day trades, as the simulated market does then).
+        self.calendar = calendar or MarketCalendar.bundled(
+            always_open=self.timing.market_always_open
+        )
         self.sessionmaker = sessionmaker
         self.read_sessionmaker = read_sessionmaker or sessionmaker
         self.book = RestingBook()
         self.board = PriceBoard()
+        self.rows = RowCache()
         self.writer = BatchWriter(
             name=ledger,
             sessionmaker=sessionmaker,
             make_tx=self._make_tx,
             after_commit=self._after_commit,
+            on_failure=self.rows.clear,
             max_batch=self.timing.batch_size,
+            lanes=self.timing.writer_lanes if _postgresql(sessionmaker) else 1,
         )
         self.fill_latencies: deque[float] = deque(maxlen=200_000)
         self._configs: dict[int, SandboxConfig] = {}
@@ -194,7 +207,7 @@ class SandboxEngine:
         while True:
             if self._side_tasks:
                 await asyncio.gather(*list(self._side_tasks), return_exceptions=True)
-            await self.writer.run(_Nothing())
+            await self.writer.barrier()
             if not self._side_tasks and self.writer.idle:
                 return
 
@@ -257,9 +270,16 @@ class SandboxEngine:
             today=ist(now).date(),
             new_funds=lambda user_id: self.config(user_id).starting_capital,
             settle=settle_t1,
+            cache=self.rows,
+            t1_day=self.t1_day,
         )
 
+    def t1_day(self, exchange: str, day: date) -> date:
+        """When a CNC trade of ``day`` on ``exchange`` settles into holdings."""
+        return t1_settlement_day(self.calendar, exchange, day)
+
     def _after_commit(self, tx: LedgerTx) -> None:
+        self.rows.remember(*tx.committed_rows())
         for hook in tx.after_commit:
             hook()
         for event in tx.events:
@@ -316,7 +336,7 @@ class SandboxEngine:
         mis_block = ""
         if product == Product.MIS and not self.timing.market_always_open:
             mis_block = mis_entry_block(
-                self.config(user_id), exchange, now, self.timing.trading_start
+                self.config(user_id), exchange, now, self.timing.trading_start, self.calendar
             )
         market = await self.market_price(user_id, (exchange, spec.symbol))
         return PlaceOrder(
@@ -1020,8 +1040,11 @@ class SandboxEngine:
             ).all()
 
         def due(user_id: int, exchange: str, stale: bool) -> bool:
-            cutoff = self.config(user_id).square_off_time(exchange)
-            return cutoff is not None and (stale or local.time() >= cutoff)
+            cfg = self.config(user_id)
+            if stale:  # from an earlier day: whatever the calendar says about today
+                return cfg.square_off_time(exchange) is not None
+            cutoff = square_off_cutoff(cfg, self.calendar, exchange, today)
+            return cutoff is not None and local >= cutoff
 
         work: dict[int, set[str]] = {}
         keys: dict[int, set[SymbolKey]] = {}
@@ -1134,6 +1157,11 @@ class SandboxEngine:
         return len(due)
 
 
+def _postgresql(sessionmaker: SessionMaker) -> bool:
+    bind = sessionmaker.kw.get("bind")
+    return getattr(getattr(bind, "dialect", None), "name", None) == "postgresql"
+
+
 def last_scheduled(now: datetime, weekday: int, at: Any) -> datetime:
     """The most recent instant (IST weekday ``weekday`` at ``at``) not after ``now``."""
     local = ist(now)
@@ -1159,13 +1187,3 @@ class _Timed:
 
     def __call__(self, future: asyncio.Future[Any]) -> None:
         self.engine._settled(future, self.started)
-
-
-class _Nothing:
-    """A no-op operation: when its future resolves, everything queued before it has committed."""
-
-    user_ids: tuple[int, ...] = ()
-    position_keys: tuple[Any, ...] = ()
-
-    async def apply(self, tx: LedgerTx) -> None:
-        return None

@@ -25,8 +25,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openalgo.brokers.sandbox.rules import t1_settlement_day
 from openalgo.brokers.sandbox.state import OPEN_STATUSES
 from openalgo.brokers.sandbox.store import FUNDS, GTTS, HOLDINGS, ORDERS, POSITIONS, TRADES
+from openalgo.domain.calendar import MarketCalendar
 from openalgo.domain.clock import ist
 from openalgo.domain.money import ZERO, cost, paise
 
@@ -44,8 +46,13 @@ class _Holding:
     cost: Decimal = ZERO
 
 
-async def check_ledger(session: AsyncSession, ledger: str, user_id: int) -> list[str]:
-    """Every way the stored ledger of ``user_id`` disagrees with its trades (empty if none)."""
+async def check_ledger(
+    session: AsyncSession, ledger: str, user_id: int, *, calendar: MarketCalendar | None = None
+) -> list[str]:
+    """Every way the stored ledger of ``user_id`` disagrees with its trades (empty if none).
+
+    ``calendar``: the engine's, for the days CNC trades settle (T+1 on trading days); without
+    one, every day is a trading day."""
     problems: list[str] = []
     funds = (
         await session.execute(
@@ -122,7 +129,9 @@ async def check_ledger(session: AsyncSession, ledger: str, user_id: int) -> list
         nonlocal realized
         for key, lot in list(lots.items()):
             symbol, exchange, product = key
-            if product != "CNC" or lot.day is None or lot.day >= day:
+            if product != "CNC" or lot.day is None:
+                continue
+            if t1_settlement_day(calendar, exchange, lot.day) > day:
                 continue
             h = held[(symbol, exchange)]
             if lot.qty > 0:

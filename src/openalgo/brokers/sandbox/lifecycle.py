@@ -19,6 +19,7 @@ from openalgo.brokers.sandbox.engine import SandboxEngine
 from openalgo.brokers.sandbox.feed import MarketDataFor, PriceFeed
 from openalgo.brokers.sandbox.venue import SandboxVenue
 from openalgo.db.session import SessionMaker
+from openalgo.domain.calendar import MarketCalendar
 from openalgo.domain.clock import Clock, SystemClock
 from openalgo.domain.instruments import Instrument, InstrumentLookup
 from openalgo.domain.orders import OrderEvent, OrderEventSink
@@ -84,6 +85,7 @@ def build_engines(
     events: OrderEventSink | None = None,
     feed: PriceFeed | None = None,
     clock: Clock | None = None,
+    calendar: MarketCalendar | None = None,
 ) -> SandboxEngines:
     """Both ledgers with their settings. ``sandbox_market`` prices analyze-mode orders from the
     user's active broker; ``simulator_market`` prices the simulator ledger from the simulator."""
@@ -94,6 +96,7 @@ def build_engines(
         "events": events or LoggedEvents(),
         "clock": clock or SystemClock(),
         "feed": feed,
+        "calendar": calendar,
     }
     return SandboxEngines(
         sandbox=SandboxEngine.from_settings(

@@ -524,6 +524,13 @@ class FillOrder:
     def order_ids(self) -> Iterable[str]:
         return () if self.snapshot is not None else (self.orderid,)
 
+    @property
+    def optimistic(self) -> bool:
+        """Can run without read locks: it reads only funds and its position, and writes both
+        back (a CNC sell also reads the holding, so it takes the locking way)."""
+        snap = self.snapshot
+        return snap is not None and not (snap.product == Product.CNC and snap.action == Action.SELL)
+
     async def apply(self, tx: LedgerTx) -> bool:
         if self.snapshot is not None and tx.attempt == 1:
             order: OrderState | None = tx.adopt_order(self.snapshot)
@@ -897,7 +904,7 @@ async def settle_t1(tx: LedgerTx, funds: FundsState) -> None:
     funds.dirty = True
     user_id = funds.user_id
     for pos in await tx.user_positions(user_id):
-        if pos.product != Product.CNC or pos.opened_on >= tx.today:
+        if pos.product != Product.CNC or tx.t1_day(pos.exchange, pos.opened_on) > tx.today:
             continue
         if pos.quantity > 0:
             holding = await tx.holding(user_id, pos.symbol, pos.exchange)

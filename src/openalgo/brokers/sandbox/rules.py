@@ -7,11 +7,12 @@ Nothing here does I/O, so the engine, the invariant checker and the tests all us
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from openalgo.brokers.sandbox.config import SandboxConfig
-from openalgo.domain.clock import ist
+from openalgo.domain.calendar import MarketCalendar
+from openalgo.domain.clock import IST, ist
 from openalgo.domain.enums import (
     CASH_EXCHANGES,
     FNO_EXCHANGES,
@@ -205,20 +206,83 @@ def funds_shortage_message(required: Decimal, available: Decimal) -> str:
 # --- time ---------------------------------------------------------------------------------------
 
 
-def mis_entry_block(cfg: SandboxConfig, exchange: str, now: datetime, trading_start: time) -> str:
-    """Why a new MIS position cannot be opened now, or empty (reductions are always allowed)."""
-    cutoff = cfg.square_off_time(exchange)
-    if cutoff is None:
+def mis_entry_block(
+    cfg: SandboxConfig,
+    exchange: str,
+    now: datetime,
+    trading_start: time,
+    calendar: MarketCalendar | None = None,
+) -> str:
+    """Why a new MIS position cannot be opened now, or empty (reductions are always allowed).
+
+    With the exchange ``calendar``: refused on a day the exchange does not trade (weekend,
+    holiday), and the cut-off is that day's (`square_off_cutoff`)."""
+    configured = cfg.square_off_time(exchange)
+    if configured is None:
         return ""
-    local = ist(now).time()
+    local = ist(now)
+    cutoff = square_off_cutoff(cfg, calendar, exchange, local.date())
+    if cutoff is None:
+        return (
+            f"MIS orders on {exchange} are not accepted today: the exchange is closed "
+            f"({local:%d %b %Y})"
+        )
     if local >= cutoff:
         return (
             f"MIS orders on {exchange} are not accepted after the square-off time "
             f"{cutoff:%H:%M} IST. Trading resumes at {trading_start:%H:%M} IST"
         )
-    if local < trading_start:
+    if local.time() < trading_start:
         return f"MIS orders on {exchange} are accepted from {trading_start:%H:%M} IST"
     return ""
+
+
+# A special session (one that does not contain the configured time) is squared off this long
+# before it ends, the gap between NSE's 15:15 cut-off and its 15:30 close.
+SPECIAL_SESSION_SQUARE_OFF = timedelta(minutes=15)
+
+
+def square_off_cutoff(
+    cfg: SandboxConfig, calendar: MarketCalendar | None, exchange: str, day: date
+) -> datetime | None:
+    """When MIS positions on ``exchange`` are squared off on ``day`` (IST), or None.
+
+    None when the exchange has no cut-off, or (with a calendar) does not trade that day. The
+    configured time, unless the day's session does not contain it (a special session, such as
+    an evening Muhurat session): then `SPECIAL_SESSION_SQUARE_OFF` before the session ends.
+    """
+    configured = cfg.square_off_time(exchange)
+    if configured is None:
+        return None
+    at = datetime.combine(day, configured, tzinfo=IST)
+    if calendar is None:
+        return at
+    try:
+        session = calendar.session(exchange, day)
+    except ValueError:  # an exchange the calendar does not know: the configured time
+        return at
+    if session is None:
+        return None
+    if session.start < at <= session.end:
+        return at
+    return session.end - SPECIAL_SESSION_SQUARE_OFF
+
+
+def t1_settlement_day(calendar: MarketCalendar | None, exchange: str, day: date) -> date:
+    """The day a CNC trade of ``day`` settles: the exchange's next trading day (T+1).
+
+    Without a calendar, or for an exchange it does not know, the next calendar day."""
+    following = day + timedelta(days=1)
+    if calendar is None:
+        return following
+    try:
+        for offset in range(31):
+            candidate = following + timedelta(days=offset)
+            if calendar.is_trading_day(exchange, candidate):
+                return candidate
+    except ValueError:
+        pass
+    return following
 
 
 # --- smart orders -------------------------------------------------------------------------------

@@ -12,30 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Integer,
     String,
     Table,
     any_,
-    bindparam,
-    column,
-    delete,
     func,
-    insert,
     literal,
     select,
     tuple_,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from openalgo.brokers.sandbox.rowcache import Pair, RowCache
 from openalgo.brokers.sandbox.state import (
     OPEN_STATUSES,
     FundsState,
@@ -46,6 +41,8 @@ from openalgo.brokers.sandbox.state import (
     PositionKey,
     PositionState,
 )
+from openalgo.brokers.sandbox.writes import StaleState as StaleState
+from openalgo.brokers.sandbox.writes import Writes
 from openalgo.db.models.sandbox import (
     SandboxFunds,
     SandboxGtt,
@@ -65,8 +62,11 @@ FUNDS: Table = SandboxFunds.__table__  # type: ignore[assignment]
 GTTS: Table = SandboxGtt.__table__  # type: ignore[assignment]
 
 
-class StaleState(Exception):
-    """A compare-and-set matched no row: someone else changed it. The batch is retried."""
+class NeedsLocks(Exception):
+    """An optimistic batch (see `LedgerTx.optimistic`) reached a read that must hold a row lock.
+
+    Nothing was written yet that matters: the writer rolls back and runs the same batch again at
+    once in the ordinary, locking way."""
 
 
 def funds_from(row: Any) -> FundsState:
@@ -181,15 +181,19 @@ class LedgerTx:
 
     def __init__(
         self,
-        session: AsyncSession,
+        session: AsyncSession | AsyncConnection,
         *,
         ledger: str,
         now: datetime,
         today: date,
         new_funds: Callable[[int], Decimal],
         settle: Callable[[LedgerTx, FundsState], Awaitable[None]],
+        cache: RowCache | None = None,
+        t1_day: Callable[[str, date], date] | None = None,
     ) -> None:
         self.session = session
+        # When a CNC trade of a day settles (T+1 on the exchange's trading days).
+        self.t1_day = t1_day or (lambda _exchange, day: day + timedelta(days=1))
         self.ledger = ledger
         # 1 on the first run of a batch; a retry (after a lost race) re-reads everything.
         self.attempt = 1
@@ -197,7 +201,21 @@ class LedgerTx:
         self.today = today
         self._new_funds = new_funds
         self._settle = settle
-        self._pg = session.get_bind().dialect.name == "postgresql"
+        dialect = (
+            session.dialect if isinstance(session, AsyncConnection) else session.get_bind().dialect
+        )
+        self._pg = dialect.name == "postgresql"
+        self.postgresql = self._pg
+        self.cache = cache
+        # Set by the writer for each attempt. ``cache_funds`` / ``cache_positions``: those rows may
+        # come from the engine's `RowCache` (every copy taken is written back with its
+        # compare-and-set). ``optimistic`` (PostgreSQL, batches of fills only): reads take no row
+        # locks; the rows are locked when they are written, funds first, and a read that needs a
+        # lock raises `NeedsLocks`. All only on a first attempt: a retry reads and locks.
+        self.cache_funds = False
+        self.cache_positions = False
+        self.optimistic = False
+        self._validate: set[PositionKey] = set()
         self.funds_rows: dict[int, FundsState] = {}
         self.positions: dict[PositionKey, PositionState] = {}
         self.holdings: dict[HoldingKey, HoldingState] = {}
@@ -222,9 +240,18 @@ class LedgerTx:
         wanted = sorted(set(user_ids) - self.funds_rows.keys())
         if not wanted:
             return
-        found = await self._select_funds(wanted)
+        found: dict[int, FundsState] = {}
+        if self.cache_funds and self.cache is not None:
+            for user_id in wanted:
+                cached = self.cache.take_funds(user_id)
+                if cached is not None:
+                    found[user_id] = cached
+        rest = [u for u in wanted if u not in found]
+        if rest:
+            found.update(await self._select_funds(rest))
         missing = [u for u in wanted if u not in found]
         if missing:
+            self._need_locks("a new funds row")
             values = [
                 {
                     "user_id": u,
@@ -248,10 +275,16 @@ class LedgerTx:
             await self.session.execute(stmt, values)
             found.update(await self._select_funds(missing))
         for user_id in wanted:
-            self.funds_rows[user_id] = found[user_id]
+            funds = found[user_id]
+            if self.optimistic or user_id not in rest:
+                # Not read under a lock (cached copy, or an optimistic read): the write-back's
+                # compare-and-set is what proves it was current.
+                funds.dirty = True
+            self.funds_rows[user_id] = funds
         for user_id in wanted:
             funds = self.funds_rows[user_id]
             if funds.settled_on < self.today:
+                self._need_locks("T+1 settlement")
                 await self._settle(self, funds)
 
     async def _select_funds(self, user_ids: list[int]) -> dict[int, FundsState]:
@@ -259,10 +292,15 @@ class LedgerTx:
             select(FUNDS)
             .where(FUNDS.c.ledger == self.ledger, self._among(FUNDS.c.user_id, user_ids))
             .order_by(FUNDS.c.user_id)
-            .with_for_update()
         )
+        if not self.optimistic:
+            stmt = stmt.with_for_update()
         rows = (await self.session.execute(stmt)).all()
         return {row.user_id: funds_from(row) for row in rows}
+
+    def _need_locks(self, what: str) -> None:
+        if self.optimistic:
+            raise NeedsLocks(what)
 
     def _among(self, col: Any, items: list[Any]) -> Any:
         """``col IN (...)``; on PostgreSQL ``col = ANY(array)``, one prepared statement for any
@@ -290,6 +328,19 @@ class LedgerTx:
         # Every product of these (user, symbol) pairs comes back: remember that, so a position
         # that does not exist yet is not looked for again in this batch.
         self._looked_up.update(pairs)
+        if self.cache_positions and self.cache is not None:
+            unknown = []
+            for pair in pairs:
+                cached = self.cache.take_pair(pair)
+                if cached is None:
+                    unknown.append(pair)
+                    continue
+                for state in cached:
+                    self.positions.setdefault(state.key, state)
+                    self._validate.add(state.key)
+            pairs = unknown
+            if not pairs:
+                return
         if self._pg:
             listed = (
                 func.unnest(
@@ -304,22 +355,26 @@ class LedgerTx:
             )
         else:
             among = tuple_(POSITIONS.c.user_id, POSITIONS.c.symbol).in_(pairs)
-        stmt = (
-            select(POSITIONS)
-            .where(POSITIONS.c.ledger == self.ledger, among)
-            .order_by(POSITIONS.c.id)
-            .with_for_update()
-        )
+        stmt = select(POSITIONS).where(POSITIONS.c.ledger == self.ledger, among)
+        stmt = stmt.order_by(POSITIONS.c.id)
+        if not self.optimistic:
+            stmt = stmt.with_for_update()
         for row in (await self.session.execute(stmt)).all():
             state = position_from(row)
             self.positions.setdefault(state.key, state)
+            if self.optimistic:
+                self._validate.add(state.key)
 
     async def position(self, key: PositionKey) -> PositionState | None:
         """The position for ``key`` if it has a row (or was created in this batch)."""
         if key not in self.positions:
             await self.preload_positions([key])
         found = self.positions.get(key)
-        return None if found is None or found.deleted else found
+        if found is None or found.deleted:
+            return None
+        if key in self._validate:
+            found.dirty = True  # read without its lock: its write-back proves it was current
+        return found
 
     def new_position(self, state: PositionState) -> PositionState:
         old = self.positions.get(state.key)
@@ -332,6 +387,7 @@ class LedgerTx:
 
     async def user_positions(self, user_id: int) -> list[PositionState]:
         if user_id not in self._all_positions:
+            self._need_locks("all positions of a user")
             stmt = (
                 select(POSITIONS)
                 .where(POSITIONS.c.ledger == self.ledger, POSITIONS.c.user_id == user_id)
@@ -342,11 +398,16 @@ class LedgerTx:
                 state = position_from(row)
                 self.positions.setdefault(state.key, state)
             self._all_positions.add(user_id)
-        return [p for p in self.positions.values() if p.user_id == user_id and not p.deleted]
+        out = [p for p in self.positions.values() if p.user_id == user_id and not p.deleted]
+        for state in out:
+            if state.key in self._validate:
+                state.dirty = True
+        return out
 
     async def holding(self, user_id: int, symbol: str, exchange: str) -> HoldingState | None:
         key = (user_id, symbol, exchange)
         if key not in self.holdings and user_id not in self._all_holdings:
+            self._need_locks("a holding")
             stmt = (
                 select(HOLDINGS)
                 .where(
@@ -365,6 +426,7 @@ class LedgerTx:
 
     async def user_holdings(self, user_id: int) -> list[HoldingState]:
         if user_id not in self._all_holdings:
+            self._need_locks("all holdings of a user")
             stmt = (
                 select(HOLDINGS)
                 .where(HOLDINGS.c.ledger == self.ledger, HOLDINGS.c.user_id == user_id)
@@ -392,6 +454,7 @@ class LedgerTx:
         wanted = sorted(set(orderids) - self.orders.keys() - self._missing_orders)
         if not wanted:
             return
+        self._need_locks("orders")
         stmt = (
             select(ORDERS)
             .where(ORDERS.c.ledger == self.ledger, self._among(ORDERS.c.orderid, wanted))
@@ -409,6 +472,7 @@ class LedgerTx:
             return found if user_id is None or found.user_id == user_id else None
         if orderid in self._missing_orders:
             return None
+        self._need_locks("an order")
         stmt = (
             select(ORDERS)
             .where(ORDERS.c.ledger == self.ledger, ORDERS.c.orderid == orderid)
@@ -427,6 +491,7 @@ class LedgerTx:
         self, *, user_id: int | None = None, where: Any = None
     ) -> list[OrderState]:
         """Open orders (of a user, or matching ``where``), locked, merged with this batch's cache."""
+        self._need_locks("open orders")
         conditions = [ORDERS.c.ledger == self.ledger, ORDERS.c.status.in_(OPEN_STATUSES)]
         if user_id is not None:
             conditions.append(ORDERS.c.user_id == user_id)
@@ -442,6 +507,7 @@ class LedgerTx:
 
     async def open_cnc_sell_quantity(self, user_id: int, symbol: str, exchange: str) -> Decimal:
         """Shares already promised to open CNC sell orders (held back from new sells)."""
+        self._need_locks("open CNC sells")
         stmt = select(ORDERS.c.orderid, ORDERS.c.quantity).where(
             ORDERS.c.ledger == self.ledger,
             ORDERS.c.user_id == user_id,
@@ -487,6 +553,7 @@ class LedgerTx:
     async def lock_gtt(self, gtt_id: str) -> GttState | None:
         if gtt_id in self.gtts:
             return self.gtts[gtt_id]
+        self._need_locks("a GTT")
         stmt = (
             select(GTTS)
             .where(GTTS.c.ledger == self.ledger, GTTS.c.gtt_id == gtt_id)
@@ -500,6 +567,7 @@ class LedgerTx:
         return state
 
     async def lock_gtts(self, where: Any) -> list[GttState]:
+        self._need_locks("GTTs")
         stmt = (
             select(GTTS)
             .where(GTTS.c.ledger == self.ledger, where)
@@ -518,79 +586,21 @@ class LedgerTx:
     # --- writing back ---------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Write the batch back: bulk inserts, then one compare-and-set statement per table."""
-        session = self.session
+        """Write the batch back: bulk inserts, compare-and-sets and deletes, one piece per table
+        and kind (`_Writes`), sent in as few round trips as the database allows.
+
+        Funds first: an optimistic batch takes its row locks here, and funds before orders before
+        positions is the order every batch locks in (see `writer.py`)."""
         now = self.now
-        new_ids = {o.orderid for o in self.new_orders}
-        if self.new_orders:
-            await session.execute(
-                insert(ORDERS), [{"ledger": self.ledger, **o.values()} for o in self.new_orders]
-            )
-        changed_orders = [o for o in self.orders.values() if o.dirty and o.orderid not in new_ids]
-        # Orders are matched on their order id: an order adopted from the matcher's copy may
-        # have been inserted without its row id coming back.
-        await self._cas_many(
-            ORDERS,
-            [(o.orderid, o.version, _order_changes(o)) for o in changed_orders],
-            key="orderid",
+        writes = Writes(self.ledger)
+        # In id order: an optimistic batch takes these locks in this statement, so two workers
+        # take them in the same order.
+        changed_funds = sorted(
+            (funds for funds in self.funds_rows.values() if funds.dirty), key=lambda f: f.id
         )
-        for o in changed_orders:
-            o.version += 1
-        if self.trades:
-            await session.execute(
-                insert(TRADES), [{"ledger": self.ledger, **t} for t in self.trades]
-            )
-        new_gtt_ids = {g.gtt_id for g in self.new_gtts}
-        if self.new_gtts:
-            await session.execute(
-                insert(GTTS), [{"ledger": self.ledger, **_gtt_values(g)} for g in self.new_gtts]
-            )
-        changed_gtts = [g for g in self.gtts.values() if g.dirty and g.gtt_id not in new_gtt_ids]
-        await self._cas_many(
-            GTTS,
-            [
-                (g.id, g.version, _gtt_values(g) | {"version": g.version + 1, "updated_at": now})
-                for g in changed_gtts
-            ],
-        )
-        for g in changed_gtts:
-            g.version += 1
-        fresh: list[dict[str, Any]] = []
-        changed: list[tuple[int | None, int, dict[str, Any]]] = []
-        for pos in self.positions.values():
-            if not pos.dirty:
-                continue
-            if pos.id is None:
-                if not pos.deleted:
-                    fresh.append(_position_values(pos, now) | {"created_at": now})
-            elif pos.deleted:
-                await self._cas_delete(POSITIONS, pos.id, pos.version)
-            else:
-                values = _position_values(pos, now)
-                values["version"] = pos.version + 1
-                changed.append((pos.id, pos.version, values))
-        await self._cas_many(POSITIONS, changed)
-        if fresh:
-            await session.execute(insert(POSITIONS), [{"ledger": self.ledger, **v} for v in fresh])
-        fresh = []
-        changed = []
-        for hold in self.holdings.values():
-            if not hold.dirty:
-                continue
-            if hold.id is None:
-                if not hold.deleted:
-                    fresh.append(_holding_values(hold, now) | {"created_at": now})
-            elif hold.deleted:
-                await self._cas_delete(HOLDINGS, hold.id, hold.version)
-            else:
-                values = _holding_values(hold, now)
-                values["version"] = hold.version + 1
-                changed.append((hold.id, hold.version, values))
-        await self._cas_many(HOLDINGS, changed)
-        if fresh:
-            await session.execute(insert(HOLDINGS), [{"ledger": self.ledger, **v} for v in fresh])
-        await self._cas_many(
+        writes.cas(
             FUNDS,
+            "id",
             [
                 (
                     funds.id,
@@ -607,79 +617,95 @@ class LedgerTx:
                         "updated_at": now,
                     },
                 )
-                for funds in self.funds_rows.values()
-                if funds.dirty
+                for funds in changed_funds
             ],
         )
-
-    async def _cas_many(
-        self,
-        table: Table,
-        rows: list[tuple[Any, int, dict[str, Any]]],
-        key: str = "id",
-    ) -> None:
-        """Compare-and-set many rows in one statement; StaleState unless every row matched.
-
-        Each row is (key value, version read, new values). SQLite: one executemany (its rowcount
-        is the sum over the rows). PostgreSQL: one ``UPDATE ... FROM unnest(arrays) RETURNING``
-        (asyncpg reports no executemany rowcount).
-        """
-        if not rows:
-            return
-        if len(rows) == 1:
-            await self._cas(table, *rows[0], key=key)
-            return
-        columns = tuple(rows[0][2])
-        if self._pg:
-            params: dict[str, Any] = {
-                "w_ledger": self.ledger,
-                "w_key": [r[0] for r in rows],
-                "w_version": [r[1] for r in rows],
-            }
-            for name in columns:
-                params[f"s_{name}"] = [r[2][name] for r in rows]
-            stmt = _pg_cas_statement(table, key, columns)
-            matched = len((await self.session.execute(stmt, params)).all())
-        else:
-            result = await self.session.execute(
-                _sqlite_cas_statement(table, key, columns),
-                [
-                    {
-                        "w_ledger": self.ledger,
-                        "w_key": key_value,
-                        "w_version": version,
-                        **{f"s_{c}": vals[c] for c in columns},
-                    }
-                    for key_value, version, vals in rows
-                ],
-            )
-            matched = result.rowcount  # type: ignore[attr-defined]
-        if matched != len(rows):
-            raise StaleState(
-                f"{table.name}: {len(rows) - matched} of {len(rows)} rows changed under us"
-            )
-
-    async def _cas(
-        self, table: Table, key_value: Any, version: int, values: dict[str, Any], key: str = "id"
-    ) -> None:
-        stmt = (
-            update(table)
-            .where(
-                table.c.ledger == self.ledger,
-                table.c[key] == key_value,
-                table.c.version == version,
-            )
-            .values(**values)
+        new_ids = {o.orderid for o in self.new_orders}
+        writes.insert(ORDERS, [o.values() for o in self.new_orders], ids_by="orderid")
+        changed_orders = [o for o in self.orders.values() if o.dirty and o.orderid not in new_ids]
+        # Matched on the row id where every order has one (PostgreSQL brings the ids of new orders
+        # back; a join on the order id can be planned as a scan of the ledger's orders when the
+        # table's statistics are behind), else on the order id (SQLite inserts without them).
+        by_id = all(o.id is not None for o in changed_orders)
+        writes.cas(
+            ORDERS,
+            "id" if by_id else "orderid",
+            [(o.id if by_id else o.orderid, o.version, _order_changes(o)) for o in changed_orders],
         )
-        result = await self.session.execute(stmt)
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise StaleState(f"{table.name} row {key_value} changed under us (version {version})")
+        writes.insert(TRADES, self.trades)
+        new_gtt_ids = {g.gtt_id for g in self.new_gtts}
+        writes.insert(GTTS, [_gtt_values(g) for g in self.new_gtts])
+        changed_gtts = [g for g in self.gtts.values() if g.dirty and g.gtt_id not in new_gtt_ids]
+        writes.cas(
+            GTTS,
+            "id",
+            [
+                (g.id, g.version, _gtt_values(g) | {"version": g.version + 1, "updated_at": now})
+                for g in changed_gtts
+            ],
+        )
+        fresh: list[dict[str, Any]] = []
+        changed: list[tuple[Any, int, dict[str, Any]]] = []
+        gone: list[tuple[Any, int]] = []
+        changed_positions = []
+        for pos in self.positions.values():
+            if not pos.dirty:
+                continue
+            if pos.id is None:
+                if not pos.deleted:
+                    fresh.append(_position_values(pos, now) | {"created_at": now})
+            elif pos.deleted:
+                gone.append((pos.id, pos.version))
+            else:
+                values = _position_values(pos, now)
+                values["version"] = pos.version + 1
+                changed.append((pos.id, pos.version, values))
+                changed_positions.append(pos)
+        writes.delete(POSITIONS, gone)
+        writes.cas(POSITIONS, "id", changed)
+        writes.insert(POSITIONS, fresh)
+        fresh, changed, gone = [], [], []
+        for hold in self.holdings.values():
+            if not hold.dirty:
+                continue
+            if hold.id is None:
+                if not hold.deleted:
+                    fresh.append(_holding_values(hold, now) | {"created_at": now})
+            elif hold.deleted:
+                gone.append((hold.id, hold.version))
+            else:
+                values = _holding_values(hold, now)
+                values["version"] = hold.version + 1
+                changed.append((hold.id, hold.version, values))
+        writes.delete(HOLDINGS, gone)
+        writes.cas(HOLDINGS, "id", changed)
+        writes.insert(HOLDINGS, fresh)
+        if self._pg:
+            ids = await writes.run_postgresql(self.session)
+            for o in self.new_orders:
+                o.id = ids.get(o.orderid)
+        else:
+            await writes.run_sqlite(self.session)
+        for funds in changed_funds:
+            funds.version += 1
+        for o in changed_orders:
+            o.version += 1
+        for g in changed_gtts:
+            g.version += 1
+        for pos in changed_positions:
+            pos.version += 1
 
-    async def _cas_delete(self, table: Table, id_: int, version: int) -> None:
-        stmt = delete(table).where(table.c.id == id_, table.c.version == version)
-        result = await self.session.execute(stmt)
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise StaleState(f"{table.name} row {id_} changed under us (version {version})")
+    def committed_rows(self) -> tuple[list[FundsState], dict[Pair, list[PositionState]]]:
+        """After the commit: the funds rows and the complete (user, symbol) position pairs this
+        batch holds, for the engine's `RowCache`."""
+        pairs: dict[Pair, list[PositionState]] = {pair: [] for pair in self._looked_up}
+        for pos in self.positions.values():
+            pair = (pos.user_id, pos.symbol)
+            if pair in pairs:
+                pairs[pair].append(pos)
+            elif pos.user_id in self._all_positions:
+                pairs[pair] = [pos]
+        return list(self.funds_rows.values()), pairs
 
     # --- reset ----------------------------------------------------------------------------------
 
@@ -691,52 +717,6 @@ class LedgerTx:
         for hold in await self.user_holdings(user_id):
             hold.deleted = True
             hold.dirty = True
-
-
-_CAS_STATEMENTS: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
-
-
-def _pg_cas_statement(table: Table, key: str, columns: tuple[str, ...]) -> Any:
-    """``UPDATE t SET ... FROM unnest(arrays) AS w(...) WHERE key and version match RETURNING``.
-
-    One prepared statement whatever the row count: the rows travel as arrays.
-    """
-    cache_key = ("pg", table.name, key, columns)
-    if cache_key not in _CAS_STATEMENTS:
-        typed = [("w_key", table.c[key].type), ("w_version", Integer())] + [
-            (f"s_{name}", table.c[name].type) for name in columns
-        ]
-        arrays = (
-            func.unnest(*(bindparam(name, type_=ARRAY(type_)) for name, type_ in typed))
-            .table_valued(*(column(name, type_) for name, type_ in typed))
-            .render_derived(name="w")
-        )
-        _CAS_STATEMENTS[cache_key] = (
-            update(table)
-            .where(
-                table.c.ledger == bindparam("w_ledger"),
-                table.c[key] == arrays.c.w_key,
-                table.c.version == arrays.c.w_version,
-            )
-            .values({name: arrays.c[f"s_{name}"] for name in columns})
-            .returning(table.c.id)
-        )
-    return _CAS_STATEMENTS[cache_key]
-
-
-def _sqlite_cas_statement(table: Table, key: str, columns: tuple[str, ...]) -> Any:
-    cache_key = ("sqlite", table.name, key, columns)
-    if cache_key not in _CAS_STATEMENTS:
-        _CAS_STATEMENTS[cache_key] = (
-            update(table)
-            .where(
-                table.c.ledger == bindparam("w_ledger"),
-                table.c[key] == bindparam("w_key"),
-                table.c.version == bindparam("w_version"),
-            )
-            .values({name: bindparam(f"s_{name}") for name in columns})
-        )
-    return _CAS_STATEMENTS[cache_key]
 
 
 def _order_changes(o: OrderState) -> dict[str, Any]:
