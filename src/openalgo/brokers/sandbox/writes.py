@@ -34,6 +34,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -243,11 +244,12 @@ def _pg_statement(shapes: tuple[Shape, ...]) -> Any:
     The guard divides by zero unless every piece touched as many rows as it was given
     (``p<n>_expected``), so a lost compare-and-set fails the whole statement: nothing of it is
     written even outside a transaction (an optimistic batch runs it alone, in autocommit).
-    An insert piece with ``ids_by`` adds arrays: the values of each of those columns and the ids
-    (aggregates over the same CTE read its rows in the same order)."""
+    An insert piece with ``ids_by`` adds arrays: the values of each of those columns and the ids,
+    aggregated together in one pass over its CTE."""
     if shapes not in _PG:
-        columns = []
+        columns: list[Any] = []
         counts = []
+        aggregates: list[Any] = []  # one-row subqueries, joined side by side
         for n, shape in enumerate(shapes):
             cte = _pg_piece(f"p{n}_", shape).cte(f"p{n}")
             count = select(func.count()).select_from(cte).scalar_subquery().label(f"n{n}")
@@ -255,11 +257,23 @@ def _pg_statement(shapes: tuple[Shape, ...]) -> Any:
             counts.append((f"n{n}", bindparam(f"p{n}_expected", type_=Integer())))
             kind, _, _, _, ids_by = shape
             if kind == "insert" and ids_by:
-                for j, name in enumerate(ids_by):
-                    agg = select(func.array_agg(cte.c[name])).scalar_subquery()
-                    columns.append(agg.label(f"k{n}_{j}"))
-                columns.append(select(func.array_agg(cte.c.id)).scalar_subquery().label(f"i{n}"))
-        inner = select(*columns).subquery("written")
+                # One aggregate node over one scan of the CTE: the arrays line up row for row.
+                agg = select(
+                    *(
+                        func.array_agg(cte.c[name]).label(f"k{n}_{j}")
+                        for j, name in enumerate(ids_by)
+                    ),
+                    func.array_agg(cte.c.id).label(f"i{n}"),
+                ).subquery(f"a{n}")
+                columns.extend(agg.c)
+                aggregates.append(agg)
+        inner_select = select(*columns)
+        if aggregates:
+            joined = aggregates[0]
+            for agg in aggregates[1:]:
+                joined = joined.join(agg, true())
+            inner_select = inner_select.select_from(joined)
+        inner = inner_select.subquery("written")
         every = and_(*(inner.c[name] == expected for name, expected in counts))
         guard = (literal(1, Integer()) / case((every, 1), else_=0)).label("guard")
         _PG[shapes] = select(*inner.c, guard)
