@@ -623,19 +623,44 @@ class SandboxEngine:
             return await views.load_trades(session, self.ledger, user_id, since)
 
     async def position_lines(self, user_id: int) -> list[views.PositionLine]:
-        await self.settle_if_due(user_id)
         start = self.session_start()
+        account = await self._account(user_id, start)
+        return await self._lines(user_id, account, start)
+
+    async def _account(self, user_id: int, start: datetime) -> views.Account:
+        """Funds and positions (with today's realised P&L) in one read statement.
+
+        A due T+1 settlement runs first (an in-memory check once this process has settled the
+        user today; settling is idempotent in the database, so another worker having done it
+        too is harmless). A missing funds row means the memo is wrong (the row was never made
+        here or is gone): settle again, which creates it, and read once more.
+        """
+        await self.settle_if_due(user_id)
         async with self.read_sessionmaker() as session:
-            positions = await views.load_positions(session, self.ledger, user_id)
-            trades = await views.load_trades(session, self.ledger, user_id, start)
-        keys = {(p.exchange, p.symbol) for p, _ in positions if p.quantity}
-        prices = await self._prices_for(user_id, keys)
+            account = await views.load_account(session, self.ledger, user_id, start)
+        if account.funds is None:
+            self._settled_today.pop(user_id, None)
+            await self.settle_if_due(user_id)
+            async with self.read_sessionmaker() as session:
+                account = await views.load_account(session, self.ledger, user_id, start)
+        return account
+
+    async def _lines(
+        self, user_id: int, account: views.Account, start: datetime
+    ) -> list[views.PositionLine]:
+        keys = {(b.position.exchange, b.position.symbol) for b in account.positions}
+        open_keys = {
+            (b.position.exchange, b.position.symbol)
+            for b in account.positions
+            if b.position.quantity
+        }
+        prices = await self._prices_for(user_id, open_keys)
         lots = {}
-        for p, _ in positions:
-            instrument = await self.instruments.resolve(p.symbol, p.exchange)
-            lots[(p.exchange, p.symbol)] = instrument.lot_size if instrument else 1
+        for exchange, symbol in keys:
+            instrument = await self.instruments.resolve(symbol, exchange)
+            lots[(exchange, symbol)] = instrument.lot_size if instrument else 1
         return views.position_lines(
-            positions, trades=trades, prices=prices, lot_sizes=lots, session_start=start
+            account.positions, prices=prices, lot_sizes=lots, session_start=start
         )
 
     async def holding_lines(self, user_id: int) -> list[views.HoldingLine]:
@@ -650,13 +675,12 @@ class SandboxEngine:
         ]
 
     async def funds_view(self, user_id: int) -> views.FundsView:
-        await self.settle_if_due(user_id)
-        lines = await self.position_lines(user_id)
-        async with self.read_sessionmaker() as session:
-            funds = await views.load_funds(session, self.ledger, user_id)
-        assert funds is not None  # settle_if_due created it
+        start = self.session_start()
+        account = await self._account(user_id, start)
+        lines = await self._lines(user_id, account, start)
+        assert account.funds is not None  # _account settled, which creates the row
         return views.FundsView(
-            funds=funds,
+            funds=account.funds,
             unrealized=sum((line.unrealized for line in lines), ZERO),
             today_realized=sum((line.today_realized for line in lines), ZERO),
             gross_exposure=sum(
@@ -669,11 +693,9 @@ class SandboxEngine:
     ) -> Decimal:
         """Net quantity of one position (`/openposition`, smart orders)."""
         async with self.read_sessionmaker() as session:
-            positions = await views.load_positions(session, self.ledger, user_id)
-        for pos, _ in positions:
-            if (pos.symbol, pos.exchange, pos.product) == (symbol, exchange, product):
-                return pos.quantity
-        return ZERO
+            return await views.load_open_quantity(
+                session, self.ledger, user_id, (symbol, exchange, product)
+            )
 
     async def gtts(self, user_id: int, *, active_only: bool = True) -> list[GttState]:
         async with self.read_sessionmaker() as session:
