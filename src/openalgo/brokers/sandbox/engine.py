@@ -38,6 +38,7 @@ from openalgo.brokers.sandbox.config import (
     SandboxConfig,
     parse_config_value,
 )
+from openalgo.brokers.sandbox.driver_reads import Reads
 from openalgo.brokers.sandbox.feed import MarketDataFor, NoFeed, PriceBoard, PriceFeed, Snapshot
 from openalgo.brokers.sandbox.ids import OrderIds, TradeIds
 from openalgo.brokers.sandbox.ops import (
@@ -138,6 +139,7 @@ class SandboxEngine:
         )
         self.sessionmaker = sessionmaker
         self.read_sessionmaker = read_sessionmaker or sessionmaker
+        self.reads = Reads(self.read_sessionmaker)
         self.book = RestingBook()
         self.board = PriceBoard()
         self.rows = RowCache()
@@ -607,20 +609,17 @@ class SandboxEngine:
 
     async def orders(self, user_id: int, *, all_sessions: bool = False) -> list[OrderState]:
         since = None if all_sessions else self.session_start()
-        async with self.read_sessionmaker() as session:
-            return await views.load_orders(session, self.ledger, user_id, since)
+        return await views.load_orders(self.reads, self.ledger, user_id, since)
 
     async def order(self, user_id: int, orderid: str) -> OrderState:
-        async with self.read_sessionmaker() as session:
-            found = await views.load_order(session, self.ledger, user_id, orderid)
+        found = await views.load_order(self.reads, self.ledger, user_id, orderid)
         if found is None:
             raise OrderNotFound(f"Order {orderid} not found")
         return found
 
     async def trades(self, user_id: int, *, all_sessions: bool = False) -> list[views.TradeState]:
         since = None if all_sessions else self.session_start()
-        async with self.read_sessionmaker() as session:
-            return await views.load_trades(session, self.ledger, user_id, since)
+        return await views.load_trades(self.reads, self.ledger, user_id, since)
 
     async def position_lines(self, user_id: int) -> list[views.PositionLine]:
         start = self.session_start()
@@ -636,13 +635,11 @@ class SandboxEngine:
         here or is gone): settle again, which creates it, and read once more.
         """
         await self.settle_if_due(user_id)
-        async with self.read_sessionmaker() as session:
-            account = await views.load_account(session, self.ledger, user_id, start)
+        account = await views.load_account(self.reads, self.ledger, user_id, start)
         if account.funds is None:
             self._settled_today.pop(user_id, None)
             await self.settle_if_due(user_id)
-            async with self.read_sessionmaker() as session:
-                account = await views.load_account(session, self.ledger, user_id, start)
+            account = await views.load_account(self.reads, self.ledger, user_id, start)
         return account
 
     async def _lines(
@@ -665,8 +662,7 @@ class SandboxEngine:
 
     async def holding_lines(self, user_id: int) -> list[views.HoldingLine]:
         await self.settle_if_due(user_id)
-        async with self.read_sessionmaker() as session:
-            holdings = await views.load_holdings(session, self.ledger, user_id)
+        holdings = await views.load_holdings(self.reads, self.ledger, user_id)
         prices = await self._prices_for(user_id, {(h.exchange, h.symbol) for h in holdings})
         return [
             views.HoldingLine(h, prices.get((h.exchange, h.symbol), h.cost / h.quantity))
@@ -692,10 +688,9 @@ class SandboxEngine:
         self, user_id: int, symbol: str, exchange: str, product: str
     ) -> Decimal:
         """Net quantity of one position (`/openposition`, smart orders)."""
-        async with self.read_sessionmaker() as session:
-            return await views.load_open_quantity(
-                session, self.ledger, user_id, (symbol, exchange, product)
-            )
+        return await views.load_open_quantity(
+            self.reads, self.ledger, user_id, (symbol, exchange, product)
+        )
 
     async def gtts(self, user_id: int, *, active_only: bool = True) -> list[GttState]:
         async with self.read_sessionmaker() as session:
@@ -750,8 +745,7 @@ class SandboxEngine:
         return out
 
     async def _open_position_keys(self, user_id: int) -> set[SymbolKey]:
-        async with self.read_sessionmaker() as session:
-            positions = await views.load_positions(session, self.ledger, user_id)
+        positions = await views.load_positions(self.reads, self.ledger, user_id)
         return {(p.exchange, p.symbol) for p, _ in positions if p.quantity}
 
     # --- the matcher ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Select, and_, bindparam, cast, func, literal_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter, ColumnClause
 
+from openalgo.brokers.sandbox.driver_reads import PreparedRead, Reads
 from openalgo.brokers.sandbox.gtt import GTT_ACTIVE
 from openalgo.brokers.sandbox.ops import CancelAllResult, CloseResult
 from openalgo.brokers.sandbox.state import (
@@ -110,56 +111,60 @@ def _trades_statement(*, since: bool) -> Select[Any]:
     return stmt.order_by(TRADES.c.id)
 
 
-_ORDERS = {True: _orders_statement(since=True), False: _orders_statement(since=False)}
-_TRADES = {True: _trades_statement(since=True), False: _trades_statement(since=False)}
-_ORDER = select(ORDERS).where(
-    ORDERS.c.ledger == _LEDGER, ORDERS.c.user_id == _USER, ORDERS.c.orderid == bindparam("orderid")
+_ORDERS = {flag: PreparedRead(_orders_statement(since=flag)) for flag in (True, False)}
+_TRADES = {flag: PreparedRead(_trades_statement(since=flag)) for flag in (True, False)}
+_ORDER = PreparedRead(
+    select(ORDERS).where(
+        ORDERS.c.ledger == _LEDGER,
+        ORDERS.c.user_id == _USER,
+        ORDERS.c.orderid == bindparam("orderid"),
+    )
 )
-_POSITIONS = (
+_POSITIONS = PreparedRead(
     select(POSITIONS)
     .where(POSITIONS.c.ledger == _LEDGER, POSITIONS.c.user_id == _USER)
     .order_by(POSITIONS.c.id)
 )
-_OPEN_QUANTITY = select(POSITIONS.c.quantity).where(
-    POSITIONS.c.ledger == _LEDGER,
-    POSITIONS.c.user_id == _USER,
-    POSITIONS.c.symbol == bindparam("symbol"),
-    POSITIONS.c.exchange == bindparam("exchange"),
-    POSITIONS.c.product == bindparam("product"),
+_OPEN_QUANTITY = PreparedRead(
+    select(POSITIONS.c.quantity).where(
+        POSITIONS.c.ledger == _LEDGER,
+        POSITIONS.c.user_id == _USER,
+        POSITIONS.c.symbol == bindparam("symbol"),
+        POSITIONS.c.exchange == bindparam("exchange"),
+        POSITIONS.c.product == bindparam("product"),
+    )
 )
-_HOLDINGS = (
+_HOLDINGS = PreparedRead(
     select(HOLDINGS)
     .where(HOLDINGS.c.ledger == _LEDGER, HOLDINGS.c.user_id == _USER)
     .order_by(HOLDINGS.c.id)
 )
-_FUNDS = select(FUNDS).where(FUNDS.c.ledger == _LEDGER, FUNDS.c.user_id == _USER)
+_FUNDS = PreparedRead(select(FUNDS).where(FUNDS.c.ledger == _LEDGER, FUNDS.c.user_id == _USER))
 
 
 async def load_orders(
-    session: AsyncSession, ledger: str, user_id: int, since: datetime | None
+    reads: Reads, ledger: str, user_id: int, since: datetime | None
 ) -> list[OrderState]:
     params: dict[str, Any] = {"ledger": ledger, "user_id": user_id}
     if since is not None:
         params["since"] = since
-    rows = (await session.execute(_ORDERS[since is not None], params)).all()
+    rows = await reads.all(_ORDERS[since is not None], params)
     return [order_from(r) for r in rows]
 
 
-async def load_order(
-    session: AsyncSession, ledger: str, user_id: int, orderid: str
-) -> OrderState | None:
+async def load_order(reads: Reads, ledger: str, user_id: int, orderid: str) -> OrderState | None:
     params = {"ledger": ledger, "user_id": user_id, "orderid": orderid}
-    row = (await session.execute(_ORDER, params)).first()
+    row = await reads.first(_ORDER, params)
     return None if row is None else order_from(row)
 
 
 async def load_trades(
-    session: AsyncSession, ledger: str, user_id: int, since: datetime | None
+    reads: Reads, ledger: str, user_id: int, since: datetime | None
 ) -> list[TradeState]:
     params: dict[str, Any] = {"ledger": ledger, "user_id": user_id}
     if since is not None:
         params["since"] = since
-    rows = (await session.execute(_TRADES[since is not None], params)).all()
+    rows = await reads.all(_TRADES[since is not None], params)
     return [
         TradeState(
             tradeid=r.tradeid,
@@ -180,14 +185,14 @@ async def load_trades(
 
 
 async def load_positions(
-    session: AsyncSession, ledger: str, user_id: int
+    reads: Reads, ledger: str, user_id: int
 ) -> list[tuple[PositionState, datetime]]:
-    rows = (await session.execute(_POSITIONS, {"ledger": ledger, "user_id": user_id})).all()
+    rows = await reads.all(_POSITIONS, {"ledger": ledger, "user_id": user_id})
     return [(position_from(r), r.updated_at) for r in rows]
 
 
 async def load_open_quantity(
-    session: AsyncSession, ledger: str, user_id: int, key: tuple[str, str, str]
+    reads: Reads, ledger: str, user_id: int, key: tuple[str, str, str]
 ) -> Decimal:
     """Net quantity of the (symbol, exchange, product) position; 0 when there is none."""
     symbol, exchange, product = key
@@ -198,17 +203,17 @@ async def load_open_quantity(
         "exchange": exchange,
         "product": product,
     }
-    quantity = (await session.execute(_OPEN_QUANTITY, params)).scalar()
-    return ZERO if quantity is None else quantity
+    row = await reads.first(_OPEN_QUANTITY, params)
+    return ZERO if row is None else Decimal(row.quantity)
 
 
-async def load_holdings(session: AsyncSession, ledger: str, user_id: int) -> list[HoldingState]:
-    rows = (await session.execute(_HOLDINGS, {"ledger": ledger, "user_id": user_id})).all()
+async def load_holdings(reads: Reads, ledger: str, user_id: int) -> list[HoldingState]:
+    rows = await reads.all(_HOLDINGS, {"ledger": ledger, "user_id": user_id})
     return [holding_from(r) for r in rows]
 
 
-async def load_funds(session: AsyncSession, ledger: str, user_id: int) -> FundsState | None:
-    row = (await session.execute(_FUNDS, {"ledger": ledger, "user_id": user_id})).first()
+async def load_funds(reads: Reads, ledger: str, user_id: int) -> FundsState | None:
+    row = await reads.first(_FUNDS, {"ledger": ledger, "user_id": user_id})
     return None if row is None else funds_from(row)
 
 
@@ -292,16 +297,13 @@ def _account_statement(*, sqlite_dialect: bool) -> Select[Any]:
     )
 
 
-_ACCOUNT = {flag: _account_statement(sqlite_dialect=flag) for flag in (True, False)}
+_ACCOUNT = {flag: PreparedRead(_account_statement(sqlite_dialect=flag)) for flag in (True, False)}
 
 
-async def load_account(
-    session: AsyncSession, ledger: str, user_id: int, since: datetime
-) -> Account:
+async def load_account(reads: Reads, ledger: str, user_id: int, since: datetime) -> Account:
     """The user's funds and positions, each position with today's (``since``) realised P&L."""
-    sqlite_dialect = session.get_bind().dialect.name == "sqlite"
     params = {"ledger": ledger, "user_id": user_id, "since": since}
-    rows = (await session.execute(_ACCOUNT[sqlite_dialect], params)).all()
+    rows = await reads.all(_ACCOUNT[reads.sqlite], params)
     if not rows:
         return Account(funds=None, positions=[])
     first = rows[0]
