@@ -91,11 +91,13 @@ class PreparedRead:
 class Reads:
     """Runs `PreparedRead`s against the engine behind a read sessionmaker."""
 
-    def __init__(self, sessionmaker: SessionMaker) -> None:
+    def __init__(self, sessionmaker: SessionMaker, *, direct: bool = True) -> None:
+        """``direct=False`` runs every read through a session (the reference the tests compare
+        the driver path with)."""
         self.sessionmaker = sessionmaker
         bind = sessionmaker.kw.get("bind")
         self.engine = bind if isinstance(bind, AsyncEngine) else None
-        self.direct = self.engine is not None and self.engine.dialect.driver in DRIVERS
+        self.direct = direct and self.engine is not None and self.engine.dialect.driver in DRIVERS
         self.sqlite = self.engine is not None and self.engine.dialect.name == "sqlite"
 
     async def all(self, read: PreparedRead, params: Mapping[str, Any]) -> Sequence[Any]:

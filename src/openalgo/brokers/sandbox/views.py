@@ -260,6 +260,37 @@ def _today_paise(sqlite_dialect: bool) -> Any:
     return cast(func.sum(TRADES.c.realized_pnl * hundred), BigInteger)
 
 
+# Only what FundsState and PositionState hold (each column costs a result processor per row).
+_FUNDS_FIELDS = (
+    "id",
+    "user_id",
+    "capital",
+    "available",
+    "used_margin",
+    "realized_pnl",
+    "reset_count",
+    "last_reset_at",
+    "settled_on",
+    "version",
+)
+_POSITION_FIELDS = (
+    "id",
+    "symbol",
+    "exchange",
+    "product",
+    "quantity",
+    "cost",
+    "margin_blocked",
+    "realized_pnl",
+    "last_price",
+    "instrument_type",
+    "expiry",
+    "opened_on",
+    "version",
+    "updated_at",
+)
+
+
 def _account_statement(*, sqlite_dialect: bool) -> Select[Any]:
     """Funds LEFT JOIN positions LEFT JOIN today's realised P&L per position key (one row per
     position, or a single row without a position).
@@ -287,8 +318,8 @@ def _account_statement(*, sqlite_dialect: bool) -> Select[Any]:
     )
     return (
         select(
-            *(c.label(f"f_{c.name}") for c in FUNDS.c),
-            *(c.label(f"p_{c.name}") for c in POSITIONS.c),
+            *(FUNDS.c[name].label(f"f_{name}") for name in _FUNDS_FIELDS),
+            *(p[name].label(f"p_{name}") for name in _POSITION_FIELDS),
             today.c.paise,
         )
         .select_from(joined)
@@ -323,7 +354,7 @@ async def load_account(reads: Reads, ledger: str, user_id: int, since: datetime)
         BookPosition(
             position=PositionState(
                 id=r.p_id,
-                user_id=r.p_user_id,
+                user_id=funds.user_id,
                 symbol=r.p_symbol,
                 exchange=r.p_exchange,
                 product=r.p_product,
