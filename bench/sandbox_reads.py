@@ -103,7 +103,7 @@ async def measure(
     )
 
 
-async def run(backend: str, calls: int, clients: int, symbols_count: int) -> None:
+async def run(backend: str, calls: int, clients: int, symbols_count: int, day_trades: int) -> None:
     symbols = [f"STOCK{i:02d}" for i in range(symbols_count)]
     async with fresh_database(backend) as (db, _settings):
         users = await make_users(db, clients)
@@ -133,6 +133,22 @@ async def run(backend: str, calls: int, clients: int, symbols_count: int) -> Non
         }
         for name, call in reads.items():
             await measure(name, call, users, calls, clients)
+        if day_trades:
+            # One busy account: thousands of trades today (the P&L of the day is summed from them).
+            busy = users[0]
+            for start in range(0, day_trades, 256):
+                await asyncio.gather(
+                    *(
+                        engine.place_order(
+                            busy, order(symbols[n % 3], Action(("BUY", "SELL")[n // 3 % 2]), 1)
+                        )
+                        for n in range(start, min(day_trades, start + 256))
+                    )
+                )
+            for name in ("funds", "positionbook"):
+                await measure(
+                    f"{name} ({day_trades} trades today)", reads[name], [busy], calls // 4, clients
+                )
         await engine.stop()
 
 
@@ -142,12 +158,13 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--symbols", type=int, default=10)
+    parser.add_argument("--day-trades", type=int, default=8000, help="for the busy-account rows")
     args = parser.parse_args()
     print(f"sandbox ledger reads ({pin_to_one_core()}, {load()})")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         print(f"{backend} ({args.symbols} symbols per user):")
-        await run(backend, args.calls, args.clients, args.symbols)
+        await run(backend, args.calls, args.clients, args.symbols, args.day_trades)
 
 
 if __name__ == "__main__":

@@ -220,6 +220,17 @@ async def test_driver_rows_equal_sqlalchemy_rows_value_for_value(
     await engine.place_order(user, order("RELIANCE", "BUY", 3))
     await engine.place_order(user, order("RELIANCE", "SELL", 1))
     await engine.place_order(user, order("ZEEL", "BUY", 7, exchange="BSE"))
+    await engine.place_gtt(
+        user,
+        trigger_type="SINGLE",
+        symbol="SBIN",
+        exchange="NSE",
+        action="BUY",
+        product="CNC",
+        quantity=2,
+        price=D("700"),
+        triggerprice_sl=D("705"),
+    )
     since = engine.session_start() - timedelta(days=3)
     direct = Reads(read_sessionmaker)
     through_sqlalchemy = Reads(read_sessionmaker, direct=False)
@@ -234,6 +245,7 @@ async def test_driver_rows_equal_sqlalchemy_rows_value_for_value(
         (views._POSITIONS, base),
         (views._HOLDINGS, base),
         (views._FUNDS, base),
+        (views._GTTS[False], base),
         (views._OPEN_QUANTITY, {**base, "symbol": "ZEEL", "exchange": "BSE", "product": "MIS"}),
     ]
     for read, params in reads:

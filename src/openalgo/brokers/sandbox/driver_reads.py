@@ -37,7 +37,7 @@ DRIVERS = ("asyncpg", "aiosqlite")
 class _Plan:
     """One statement compiled for one dialect: SQL, parameter order and value processors."""
 
-    __slots__ = ("sql", "names", "binds", "results")
+    __slots__ = ("sql", "names", "binds", "fixed", "results")
 
     def __init__(self, stmt: Select[Any], dialect: Dialect) -> None:
         compiled = stmt.compile(dialect=dialect)
@@ -47,6 +47,11 @@ class _Plan:
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self.names
         ]
+        # Literals written into the statement (``status == "active"``) carry their own value;
+        # a ``bindparam`` without one must be given at every execution.
+        self.fixed: dict[str, Any] = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
         self.results: list[tuple[int, Processor]] = []
         for index, column in enumerate(stmt.selected_columns):
             processor = _result_processor(column.type, dialect)
@@ -56,7 +61,7 @@ class _Plan:
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         out = []
         for name, processor in zip(self.names, self.binds, strict=True):
-            value = params[name]
+            value = params[name] if name in params or name not in self.fixed else self.fixed[name]
             out.append(value if processor is None else processor(value))
         return out
 

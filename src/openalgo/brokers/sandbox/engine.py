@@ -693,8 +693,7 @@ class SandboxEngine:
         )
 
     async def gtts(self, user_id: int, *, active_only: bool = True) -> list[GttState]:
-        async with self.read_sessionmaker() as session:
-            return await views.load_gtts(session, self.ledger, user_id, active_only=active_only)
+        return await views.load_gtts(self.reads, self.ledger, user_id, active_only=active_only)
 
     # --- prices ---------------------------------------------------------------------------------
 

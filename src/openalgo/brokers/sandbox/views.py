@@ -1,6 +1,7 @@
 """The ledger as OpenAlgo's analyze-mode responses show it (rest-api 5.x and 6.x).
 
-Loaders read committed rows (read transactions, never the writer); builders shape them into the
+Loaders read committed rows (never through the writer), one statement each, on the driver
+connection (`driver_reads`); builders shape them into the
 exact bodies OpenAlgo's sandbox returns, ``"mode": "analyze"`` included, so the REST layer only
 serialises. Numbers are JSON numbers: money rounded to the paisa, quantities as integers when whole.
 """
@@ -14,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, and_, bindparam, cast, func, literal_column, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter, ColumnClause
 
 from openalgo.brokers.sandbox.driver_reads import PreparedRead, Reads
@@ -217,13 +217,21 @@ async def load_funds(reads: Reads, ledger: str, user_id: int) -> FundsState | No
     return None if row is None else funds_from(row)
 
 
-async def load_gtts(
-    session: AsyncSession, ledger: str, user_id: int, *, active_only: bool
-) -> list[GttState]:
-    stmt = select(GTTS).where(GTTS.c.ledger == ledger, GTTS.c.user_id == user_id)
+def _gtts_statement(*, active_only: bool) -> Select[Any]:
+    stmt = select(GTTS).where(GTTS.c.ledger == _LEDGER, GTTS.c.user_id == _USER)
     if active_only:
         stmt = stmt.where(GTTS.c.status == GTT_ACTIVE)
-    return [gtt_from(r) for r in (await session.execute(stmt.order_by(GTTS.c.id))).all()]
+    return stmt.order_by(GTTS.c.id)
+
+
+_GTTS = {flag: PreparedRead(_gtts_statement(active_only=flag)) for flag in (True, False)}
+
+
+async def load_gtts(
+    reads: Reads, ledger: str, user_id: int, *, active_only: bool
+) -> list[GttState]:
+    rows = await reads.all(_GTTS[active_only], {"ledger": ledger, "user_id": user_id})
+    return [gtt_from(r) for r in rows]
 
 
 # --- the account in one statement ---------------------------------------------------------------
