@@ -9,7 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, literal_column, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openalgo.brokers.base import OrderNotFound
@@ -264,3 +265,13 @@ async def test_driver_rows_equal_sqlalchemy_rows_value_for_value(
 async def test_a_missing_parameter_is_an_error_not_a_null(engine: SandboxEngine, user: int) -> None:
     with pytest.raises(KeyError, match="user_id"):
         await engine.reads.all(views._FUNDS, {"ledger": "sandbox"})
+
+
+async def test_a_failing_read_raises_a_dbapi_error_and_the_pool_recovers(
+    engine: SandboxEngine, user: int
+) -> None:
+    broken = PreparedRead(select(FUNDS).where(FUNDS.c.user_id == literal_column("no_such_column")))
+    with pytest.raises(DBAPIError):
+        await engine.reads.all(broken, {})
+    await engine.place_order(user, order("SBIN", "BUY", 1))
+    assert await engine.open_quantity(user, "SBIN", "NSE", "MIS") == 1

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from openalgo.db.session import SessionMaker
@@ -116,10 +117,16 @@ class Reads:
         async with self.engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
-            if self.sqlite:
-                rows: Sequence[Any] = await driver.execute_fetchall(plan.sql, args)
-            else:
-                rows = await driver.fetch(plan.sql, *args)
+            try:
+                if self.sqlite:
+                    rows: Sequence[Any] = await driver.execute_fetchall(plan.sql, args)
+                else:
+                    rows = await driver.fetch(plan.sql, *args)
+            except Exception as exc:
+                # As SQLAlchemy would: the error as a DBAPIError (what callers catch), and a
+                # connection that may be broken is discarded rather than returned to the pool.
+                await conn.invalidate()
+                raise DBAPIError(plan.sql, None, exc) from exc
         make = read.row._make
         if not plan.results:
             return [make(row) for row in rows]
