@@ -7,9 +7,14 @@ One user per client holds a realistic book: open positions in ``--symbols`` symb
 closed this session, today's trades and orders, a couple of CNC holdings. Each read is timed
 sequentially (one caller, latency percentiles) and with ``--clients`` concurrent callers (calls/s
 and CPU per call in this process). Prices come from a fresh quote board, as with live ticks.
+Then one account gets ``--day-trades`` more trades today (``funds`` and ``positionbook`` sum the
+day's realised P&L from them) and those two reads are timed again.
+
+To compare with another checkout's code, run this file with that checkout's interpreter (the
+ledger is imported from the installed package; only `bench._sandbox_setup` comes from here).
 
 Usage: .venv/bin/python bench/sandbox_reads.py [--backend sqlite|postgresql|both]
-       [--calls 2000] [--clients 32] [--symbols 10]
+       [--calls 1000] [--clients 32] [--symbols 10] [--day-trades 4000]
 """
 
 from __future__ import annotations
@@ -155,10 +160,10 @@ async def run(backend: str, calls: int, clients: int, symbols_count: int, day_tr
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--symbols", type=int, default=10)
-    parser.add_argument("--day-trades", type=int, default=8000, help="for the busy-account rows")
+    parser.add_argument("--day-trades", type=int, default=4000, help="for the busy-account rows")
     args = parser.parse_args()
     print(f"sandbox ledger reads ({pin_to_one_core()}, {load()})")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
