@@ -10,7 +10,13 @@ from collections.abc import AsyncIterator
 import pytest
 from limits import RateLimitItem
 
-from openalgo.security.ratelimit import RateLimiter, RouteClass, describe, parse_limits
+from openalgo.security.ratelimit import (
+    MemoryWindows,
+    RateLimiter,
+    RouteClass,
+    describe,
+    parse_limits,
+)
 from openalgo.settings import Settings
 from tests.support.accounts import committed_account
 from tests.support.appfixtures import StartApp
@@ -127,6 +133,25 @@ async def test_unreachable_redis_falls_back_to_memory(caplog: pytest.LogCaptureF
     await made.close()
     assert [s.allowed for s in states if s] == [True, True, False]
     assert "unreachable" in caplog.text or "counting in memory" in caplog.text
+
+
+def test_memory_window_slides_and_forgets_idle_buckets() -> None:
+    now = [1000.0]
+    windows = MemoryWindows(clock=lambda: now[0])
+    (item,) = parse_limits("2 per 10 seconds")
+    assert windows.hit(item, ("a",)) == (True, 1, 1010.0)
+    now[0] = 1004.0
+    assert windows.hit(item, ("a",)) == (True, 0, 1010.0)
+    assert windows.hit(item, ("a",))[0] is False  # two hits in the last 10 s
+    assert windows.hit(item, ("b",))[0] is True  # another bucket
+    now[0] = 1010.5  # the first hit has left the window, the second has not
+    assert windows.hit(item, ("a",)) == (True, 0, 1014.0)
+    assert windows.hit(item, ("a",))[0] is False
+    now[0] = 1030.0  # both buckets idle for a whole window: the next sweep drops them
+    windows.hit(item, ("c",))
+    assert len(windows) == 1
+    windows.clear(item, ("c",))
+    assert len(windows) == 0
 
 
 async def test_disabled_limiter_counts_nothing() -> None:

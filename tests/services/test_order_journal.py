@@ -212,6 +212,39 @@ async def test_concurrent_requests_with_one_key_claim_it_once(
     assert all("still in progress" in c.message for c in conflicts)
 
 
+async def test_concurrent_orders_share_commits_and_each_gets_its_own_row(
+    db: Db, journal: OrderJournal
+) -> None:
+    """One batch holds plain intents, keyed claims and outcomes of earlier orders: every caller
+    must get the id of the row holding *its* request, and its outcome must land on that row."""
+    earlier = await asyncio.gather(*(journal.begin(ctx(db, quantity=str(n))) for n in range(5)))
+
+    async def place(n: int) -> tuple[int, int]:
+        key = f"share-{n}" if n % 3 == 0 else None
+        intent = await journal.begin(ctx(db, key, symbol=f"S{n}", quantity=str(n)))
+        assert isinstance(intent, Intent)
+        await journal.finish(intent, status=200, body={"status": "success", "orderid": f"o{n}"})
+        return n, intent.order_log_id
+
+    finishing = [
+        journal.finish(i, status=200, body={"status": "success", "orderid": f"e{n}"})
+        for n, i in enumerate(earlier)
+        if isinstance(i, Intent)
+    ]
+    placing = asyncio.gather(*(place(n) for n in range(40)))
+    await asyncio.gather(placing, *finishing)
+    placed = placing.result()
+    assert len({order_log_id for _, order_log_id in placed}) == 40
+    for n, order_log_id in placed:
+        row = await log_row(db, order_log_id)
+        assert (row.symbol, row.request["quantity"], row.orderid) == (f"S{n}", str(n), f"o{n}")
+        assert row.idempotency_key == (f"share-{n}" if n % 3 == 0 else None)
+    for n, intent in enumerate(earlier):
+        assert isinstance(intent, Intent)
+        row = await log_row(db, intent.order_log_id)
+        assert (row.request["quantity"], row.orderid, row.status) == (str(n), f"e{n}", "success")
+
+
 async def test_intents_without_an_outcome_become_unknown(
     db: Db, journal: OrderJournal, clock: ManualClock
 ) -> None:

@@ -14,18 +14,21 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection
 
-from openalgo.api.deps import ReadSessionDep, ReadSessionMakerDep, get_runtime
+from openalgo.api.deps import ReadSessionDep, get_read_sessionmaker, get_runtime
 from openalgo.db.models.user import User
 from openalgo.db.models.web_session import WebSession
+from openalgo.db.session import SessionOpener
 from openalgo.errors import BadRequest, Forbidden, InvalidApiKey, ServiceUnavailable, Unauthorized
 from openalgo.security.apikeys import ApiPrincipal
 from openalgo.security.bans import FailureKind
@@ -94,26 +97,71 @@ def _json_body_expected(request: Request) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-# Declared so the OpenAPI schema (and Swagger UI's "Authorize") knows the header; the value itself
-# is read by `extract_api_key`, which also looks in the body.
+# The header as OpenAPI (and Swagger UI's "Authorize") should know it; the value itself is read by
+# `extract_api_key`, which also looks in the body. Not a dependency of `get_api_principal`: a
+# security dependency costs FastAPI's resolver ~15 us per reference per request (scope checks),
+# more than the whole cached-key check; `document_api_key` adds it to the document instead.
 _api_key_header = APIKeyHeader(
     name="X-API-KEY",
     auto_error=False,
     description="Your OpenAlgo API key; it may instead be sent as `apikey` in the JSON body.",
 )
+API_PATHS = "/api/v1/"
 
 
-async def get_api_principal(
-    request: Request,
-    sessions: ReadSessionMakerDep,
-    _header: Annotated[str | None, Security(_api_key_header)] = None,
-) -> ApiPrincipal:
+def document_api_key(app: FastAPI) -> None:
+    """Declare the ``X-API-KEY`` scheme in ``app``'s OpenAPI document, required by every
+    ``/api/v1`` operation (all of them authenticate with `ApiUser`, as in OpenAlgo)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        name = _api_key_header.scheme_name
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[name] = jsonable_encoder(_api_key_header.model, by_alias=True, exclude_none=True)
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith(API_PATHS):
+                for operation in operations.values():
+                    operation.setdefault("security", []).append({name: []})
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def read_sessions(conn: HTTPConnection) -> SessionOpener:
+    """The read-session opener of `get_read_sessionmaker`, including a test's override of it.
+
+    Called directly rather than declared as a sub-dependency: FastAPI re-solves a dependency's
+    whole sub-tree every time the dependency is referenced (caching only its final call), at some
+    microseconds per node, and `ApiUser` is referenced once or twice on every ``/api/v1`` request.
+    """
+    override = getattr(conn.app, "dependency_overrides", {}).get(get_read_sessionmaker)
+    if override is None:
+        return get_runtime(conn).read_sessionmaker
+    opener = override(conn) if _takes_argument(override) else override()
+    if inspect.isawaitable(opener):
+        opener = await opener
+    return cast(SessionOpener, opener)
+
+
+def _takes_argument(func: Any) -> bool:
+    try:
+        return bool(inspect.signature(func).parameters)
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return False
+
+
+async def get_api_principal(request: Request) -> ApiPrincipal:
     security = get_security(request)
     api_key = await extract_api_key(request)
     digest = request.scope.get("openalgo.apikey_digest")
     try:
         principal = (
-            await security.verifier.verify(api_key, sessions=sessions, digest=digest)
+            await security.verifier.verify(
+                api_key, sessions=await read_sessions(request), digest=digest
+            )
             if api_key
             else None
         )
@@ -129,15 +177,14 @@ async def get_api_principal(
 ApiUser = Annotated[ApiPrincipal, Depends(get_api_principal)]
 
 
-async def get_broker_tokens(
-    request: Request, principal: ApiUser, sessions: ReadSessionMakerDep
-) -> BrokerTokens | None:
+async def get_broker_tokens(request: Request, principal: ApiUser) -> BrokerTokens | None:
     """The live session of the principal's active broker: None for venues that need no login
     (the simulator; no database work then), else the decrypted tokens, or `AuthExpired` (403,
     "Broker session expired, log in again") once the daily boundary has passed."""
     if principal.broker in SESSIONLESS_BROKERS:
         return None
     security = get_security(request)
+    sessions = await read_sessions(request)
     async with sessions() as session:
         try:
             return await require_broker_session(

@@ -2,7 +2,8 @@
 
 Limit strings are the ones OpenAlgo (Flask-Limiter) and slowapi read — ``"10 per second"``,
 compound ``"5 per minute;25 per hour"`` — parsed by ``limits``, the engine underneath slowapi, and
-counted with its moving-window strategy (OpenAlgo's choice too). We drive ``limits``' *async* API
+counted in moving windows (OpenAlgo's choice too): in process by `MemoryWindows`, or with Redis by
+``limits``' moving-window strategy. We drive ``limits``' *async* API
 directly rather than through slowapi's decorator, for three reasons: slowapi's limiter must exist
 when routes are declared (at import time, against our app-factory rule), its key function cannot
 await the request body where OpenAlgo clients put the API key, and its storage calls are synchronous,
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -87,11 +90,62 @@ class LimitState:
         return headers
 
 
-class RateLimiter:
-    """Moving-window counters over a ``limits`` async storage (memory, or Redis when configured).
+class MemoryWindows:
+    """Moving windows in this process: per bucket, the times of the hits still inside its window.
 
-    Storage errors (Redis down) fall back to an in-process memory storage with a warning, so an
-    outage of the counter store degrades limits to per-process instead of failing every request.
+    The same counting as ``limits``' moving window over its memory storage (a hit is refused once
+    ``amount`` hits fall within the last ``expiry`` seconds; the window resets when its oldest hit
+    leaves it), without its per-call costs: an asyncio lock, an expiry task, and an insert at the
+    front of a list that grows with the limit. Every request of every route counts one hit, so
+    this sits on the hot path (it was a fifth of a cached-key ``/ping``). Buckets nobody has hit
+    for a whole window are dropped by a sweep at most every ``SWEEP_SECONDS``.
+    """
+
+    SWEEP_SECONDS = 10.0
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._buckets: dict[tuple[str, ...], tuple[float, deque[float]]] = {}
+        self._next_sweep = clock() + self.SWEEP_SECONDS
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> tuple[bool, int, float]:
+        """Count one hit; (allowed, remaining, reset time as a UNIX timestamp)."""
+        now = self._clock()
+        expiry = float(item.get_expiry())
+        key = (item.key_for(), *identifiers)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = (expiry, deque())
+        hits = bucket[1]
+        cutoff = now - expiry
+        while hits and hits[0] < cutoff:
+            hits.popleft()
+        allowed = len(hits) < item.amount
+        if allowed:
+            hits.append(now)
+        if now >= self._next_sweep:
+            self._sweep(now)
+        return allowed, item.amount - len(hits), (hits[0] if hits else now) + expiry
+
+    def clear(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
+        self._buckets.pop((item.key_for(), *identifiers), None)
+
+    def _sweep(self, now: float) -> None:
+        self._next_sweep = now + self.SWEEP_SECONDS
+        idle = [k for k, (exp, hits) in self._buckets.items() if not hits or hits[-1] < now - exp]
+        for key in idle:
+            del self._buckets[key]
+
+
+class RateLimiter:
+    """Moving-window counters: in this process (`MemoryWindows`), or over ``limits``' Redis
+    storage when configured.
+
+    Storage errors (Redis down) fall back to in-process counting with a warning, so an outage of
+    the counter store degrades limits to per-process instead of failing every request.
     """
 
     def __init__(
@@ -107,9 +161,10 @@ class RateLimiter:
         self.redis_url = redis_url
         self._prefix = key_prefix
         self._storage: Storage = MemoryStorage()
-        self._fallback: Storage | None = None
         self._strategy = MovingWindowRateLimiter(self._storage)
-        self._fallback_strategy: MovingWindowRateLimiter | None = None
+        # Counting in memory: until `start` connects Redis, and after a Redis failure.
+        self._memory: MemoryWindows | None = MemoryWindows()
+        self._fallback: MemoryWindows | None = None
         self._last_warning = 0.0
 
     @classmethod
@@ -138,6 +193,7 @@ class RateLimiter:
             assert isinstance(storage, Storage)
             self._storage = storage
             self._strategy = MovingWindowRateLimiter(storage)
+            self._memory = None
             try:
                 healthy = await storage.check()
             except Exception:
@@ -149,10 +205,10 @@ class RateLimiter:
                 )
 
     async def close(self) -> None:
-        for storage in (self._storage, self._fallback):
-            # The memory storage runs an expiry task of its own; stop it with the app.
-            if isinstance(storage, MemoryStorage) and storage.timer is not None:
-                storage.timer.cancel()
+        memory = self._storage
+        # limits' memory storage (never used for counting here) may run an expiry task.
+        if isinstance(memory, MemoryStorage) and memory.timer is not None:
+            memory.timer.cancel()
         if self.redis_url:
             bridge = getattr(self._storage, "bridge", None)
             storage = getattr(bridge, "storage", None)
@@ -173,17 +229,19 @@ class RateLimiter:
 
     async def hit(self, items: tuple[RateLimitItem, ...], *identifiers: str) -> LimitState:
         """Count one event against every item; the first exhausted item denies it."""
-        strategy = self._strategy
         tightest: LimitState | None = None
         for item in items:
-            try:
-                allowed = await strategy.hit(item, *identifiers)
-                stats = await strategy.get_window_stats(item, *identifiers)
-            except Exception as exc:
-                strategy = self._use_fallback(exc)
-                allowed = await strategy.hit(item, *identifiers)
-                stats = await strategy.get_window_stats(item, *identifiers)
-            state = LimitState(allowed, item, stats.remaining, stats.reset_time)
+            memory = self._memory
+            if memory is not None:
+                allowed, remaining, reset_at = memory.hit(item, identifiers)
+            else:
+                try:
+                    allowed = await self._strategy.hit(item, *identifiers)
+                    stats = await self._strategy.get_window_stats(item, *identifiers)
+                    remaining, reset_at = stats.remaining, stats.reset_time
+                except Exception as exc:
+                    allowed, remaining, reset_at = self._use_fallback(exc).hit(item, identifiers)
+            state = LimitState(allowed, item, remaining, reset_at)
             if not allowed:
                 return state
             if tightest is None or state.remaining < tightest.remaining:
@@ -193,20 +251,22 @@ class RateLimiter:
 
     async def clear(self, items: tuple[RateLimitItem, ...], *identifiers: str) -> None:
         for item in items:
+            if self._memory is not None:
+                self._memory.clear(item, identifiers)
+                continue
             try:
                 await self._strategy.clear(item, *identifiers)
             except Exception as exc:
-                await self._use_fallback(exc).clear(item, *identifiers)
+                self._use_fallback(exc).clear(item, identifiers)
 
-    def _use_fallback(self, exc: Exception) -> MovingWindowRateLimiter:
+    def _use_fallback(self, exc: Exception) -> MemoryWindows:
         now = time.monotonic()
         if now - self._last_warning > _WARN_EVERY_SECONDS:
             self._last_warning = now
             log.warning("rate-limit storage failed (%s); counting in memory", type(exc).__name__)
-        if self._fallback_strategy is None:
-            self._fallback = MemoryStorage()
-            self._fallback_strategy = MovingWindowRateLimiter(self._fallback)
-        return self._fallback_strategy
+        if self._fallback is None:
+            self._fallback = MemoryWindows()
+        return self._fallback
 
 
 def async_redis_uri(url: str) -> str:

@@ -10,6 +10,12 @@ committed before it returns, so a concurrent request with the same key sees the 
 after the venue call still leaves the intent on disk. `finish` records the outcome and the
 response to replay. Concurrent callers share those transactions (group commit, `db/group_commit`):
 each still waits for its own commit, but 30 orders arriving together cost one commit, not 30.
+Intents, key claims and outcomes go through *one* writer, so the outcomes of one round of orders
+and the intents of the next share a commit (and, on SQLite, never queue against each other for
+the write lock); within a batch outcomes are applied first, so a repeated key in the same batch
+already sees its first request's response. The rows are written with Core statements (one
+multi-row INSERT ... RETURNING, one executemany UPDATE): the ORM's unit of work cost more than
+the commit itself.
 
 Concurrency: the claim is a unique (user, key) row. Of two concurrent requests with one key, one
 inserts it; the other reads it and gets a 409 "still in progress" (as the IETF Idempotency-Key
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,12 +101,61 @@ class _Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class _NewIntent:
+    ctx: OrderContext
+    started: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    ctx: OrderContext
+    started: float
+
+
+@dataclass(frozen=True, slots=True)
 class Replay:
     """The stored response of an earlier request with the same key and body."""
 
     status: int
     body: dict[str, Any]
     order_log_id: int | None
+
+
+_Op = _NewIntent | _Claim | _Outcome
+_Answer = int | Intent | Replay | IdempotencyConflict | None
+
+ORDER_LOG: Table = OrderLog.__table__  # type: ignore[assignment]
+IDEMPOTENCY_KEYS: Table = IdempotencyKey.__table__  # type: ignore[assignment]
+_INSERT_INTENTS = insert(ORDER_LOG).returning(ORDER_LOG.c.id, sort_by_parameter_order=True)
+# SQLite numbers the rows of one INSERT in VALUES order (each gets the largest rowid + 1), so the
+# returned ids, sorted, are in parameter order. SQLAlchemy cannot know that, and asked for
+# ordered ids on SQLite it sends one INSERT per row.
+_INSERT_INTENTS_SQLITE = insert(ORDER_LOG).returning(ORDER_LOG.c.id)
+_UPDATE_OUTCOMES = (
+    update(ORDER_LOG)
+    .where(ORDER_LOG.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        http_status=bindparam("b_http_status"),
+        orderid=bindparam("b_orderid"),
+        response=bindparam("b_response"),
+        error=bindparam("b_error"),
+        venue_ms=bindparam("b_venue_ms"),
+        latency_ms=bindparam("b_latency_ms"),
+        completed_at=bindparam("b_completed_at"),
+    )
+)
+_COMPLETE_CLAIMS = (
+    update(IDEMPOTENCY_KEYS)
+    .where(IDEMPOTENCY_KEYS.c.id == bindparam("b_id"))
+    .values(
+        status=COMPLETED,
+        response_status=bindparam("b_response_status"),
+        response_body=bindparam("b_response_body"),
+        order_log_id=bindparam("b_order_log_id"),
+        completed_at=bindparam("b_completed_at"),
+    )
+)
 
 
 def _short(text: str | None, limit: int = 500) -> str | None:
@@ -128,15 +183,10 @@ class OrderJournal:
         self.clock = clock or SystemClock()
         self.ttl = ttl
         self.lease = lease
-        # Concurrent orders share commits (see db/group_commit): intents, key claims, outcomes.
-        self._intents: GroupCommitter[OrderLog, int] = GroupCommitter(
-            sessionmaker, self._write_intents, name="order-intents"
-        )
-        self._claims: GroupCommitter[
-            tuple[OrderContext, float], Intent | Replay | IdempotencyConflict
-        ] = GroupCommitter(sessionmaker, self._write_claims, name="idempotency-claims")
-        self._outcomes: GroupCommitter[_Outcome, None] = GroupCommitter(
-            sessionmaker, self._write_outcomes, name="order-outcomes"
+        # Concurrent orders share commits (see db/group_commit): intents, key claims and
+        # outcomes, all in one writer.
+        self._writer: GroupCommitter[_Op, _Answer] = GroupCommitter(
+            sessionmaker, self._write, name="order-journal"
         )
 
     async def begin(self, ctx: OrderContext) -> Intent | Replay:
@@ -144,42 +194,80 @@ class OrderJournal:
         started = time.perf_counter()
         if ctx.idempotency_key is None:
             # No key to check: the intent joins the next group commit.
-            order_log_id = await self._intents.submit(self._entry(ctx, self.clock.now()))
+            order_log_id = await self._writer.submit(_NewIntent(ctx, started))
+            assert isinstance(order_log_id, int)
             return Intent(order_log_id=order_log_id, idempotency_id=None, started=started)
         try:
-            answer = await self._claims.submit((ctx, started))
+            answer = await self._writer.submit(_Claim(ctx, started))
         except IntegrityError:
             # Another process inserted the same (user, key) between our read and our insert;
             # a second look finds its claim.
             log.info("idempotency key race for user %s on %s", ctx.user_id, ctx.endpoint)
-            answer = await self._claims.submit((ctx, started))
+            answer = await self._writer.submit(_Claim(ctx, started))
         if isinstance(answer, IdempotencyConflict):
             raise answer
+        assert isinstance(answer, Intent | Replay)
         return answer
 
     @staticmethod
-    def _entry(ctx: OrderContext, now: datetime) -> OrderLog:
-        return OrderLog(
-            user_id=ctx.user_id,
-            endpoint=ctx.endpoint,
-            mode=ctx.mode,
-            venue=ctx.venue,
-            strategy=str(ctx.payload.get("strategy") or "")[:255],
-            symbol=_short(
+    def _entry(ctx: OrderContext, now: datetime) -> dict[str, Any]:
+        """The order-log row of an intent (every column, so one executemany takes them all)."""
+        return {
+            "user_id": ctx.user_id,
+            "endpoint": ctx.endpoint,
+            "mode": ctx.mode,
+            "venue": ctx.venue,
+            "strategy": str(ctx.payload.get("strategy") or "")[:255],
+            "symbol": _short(
                 _str_or_none(ctx.payload.get("symbol") or ctx.payload.get("underlying")), 64
             ),
-            exchange=_short(_str_or_none(ctx.payload.get("exchange")), 16),
-            request=ctx.payload,
-            idempotency_key=ctx.idempotency_key,
-            status="pending",
-            created_at=now,
-        )
+            "exchange": _short(_str_or_none(ctx.payload.get("exchange")), 16),
+            "request": ctx.payload,
+            "idempotency_key": ctx.idempotency_key,
+            "status": "pending",
+            "http_status": None,
+            "orderid": None,
+            "response": None,
+            "error": None,
+            "venue_ms": None,
+            "latency_ms": None,
+            "created_at": now,
+            "completed_at": None,
+        }
+
+    async def _write(self, session: AsyncSession, ops: Sequence[_Op]) -> list[_Answer]:
+        """One batch: outcomes first, then key claims (which may read those outcomes), then
+        plain intents. The answers are in the order of ``ops``."""
+        answers: list[_Answer] = [None] * len(ops)
+        outcomes = [op for op in ops if isinstance(op, _Outcome)]
+        if outcomes:
+            await self._write_outcomes(session, outcomes)
+        claims = [(i, op) for i, op in enumerate(ops) if isinstance(op, _Claim)]
+        if claims:
+            decided = await self._write_claims(session, [(op.ctx, op.started) for _, op in claims])
+            for (index, _), answer in zip(claims, decided, strict=True):
+                answers[index] = answer
+        intents = [(i, op) for i, op in enumerate(ops) if isinstance(op, _NewIntent)]
+        if intents:
+            now = self.clock.now()
+            ids = await self._insert_intents(
+                session, [self._entry(op.ctx, now) for _, op in intents]
+            )
+            for (index, _), order_log_id in zip(intents, ids, strict=True):
+                answers[index] = order_log_id
+        return answers
 
     @staticmethod
-    async def _write_intents(session: AsyncSession, entries: Sequence[OrderLog]) -> list[int]:
-        session.add_all(entries)
-        await session.flush()
-        return [entry.id for entry in entries]
+    async def _insert_intents(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+        if session.get_bind().dialect.name == "sqlite":
+            result = await session.execute(_INSERT_INTENTS_SQLITE, rows)
+            ids = sorted(int(i) for i in result.scalars())
+        else:
+            result = await session.execute(_INSERT_INTENTS, rows)
+            ids = [int(i) for i in result.scalars()]
+        if len(ids) != len(rows):  # pragma: no cover - a driver without multi-row RETURNING
+            raise RuntimeError(f"order log: {len(rows)} intents inserted, {len(ids)} ids returned")
+        return ids
 
     async def _write_claims(
         self, session: AsyncSession, items: Sequence[tuple[OrderContext, float]]
@@ -201,7 +289,7 @@ class OrderJournal:
                 del rows[(row.user_id, row.key)]
             await session.flush()  # before the new claims reuse those keys
         answers: list[Intent | Replay | IdempotencyConflict | None] = []
-        created: list[tuple[int, IdempotencyKey, OrderLog, float]] = []
+        created: list[tuple[int, IdempotencyKey, OrderContext, float]] = []
         for index, ((ctx, started), wanted_key) in enumerate(zip(items, wanted, strict=True)):
             existing = rows.get(wanted_key)
             if existing is not None:
@@ -220,14 +308,17 @@ class OrderJournal:
                 expires_at=now + self.ttl,
             )
             rows[wanted_key] = claim
-            created.append((index, claim, self._entry(ctx, now), started))
+            created.append((index, claim, ctx, started))
             answers.append(None)
         if created:
-            session.add_all([obj for _, claim, entry, _ in created for obj in (claim, entry)])
+            session.add_all([claim for _, claim, _, _ in created])
             await session.flush()
-            for index, claim, entry, started in created:
+            ids = await self._insert_intents(
+                session, [self._entry(ctx, now) for _, _, ctx, _ in created]
+            )
+            for (index, claim, _, started), order_log_id in zip(created, ids, strict=True):
                 answers[index] = Intent(
-                    order_log_id=entry.id, idempotency_id=claim.id, started=started
+                    order_log_id=order_log_id, idempotency_id=claim.id, started=started
                 )
         return [a for a in answers if a is not None]
 
@@ -279,50 +370,46 @@ class OrderJournal:
             at=self.clock.now(),
         )
         try:
-            await self._outcomes.submit(outcome)
+            await self._writer.submit(outcome)
         except Exception:
             log.exception("could not record the outcome of order log entry %s", intent.order_log_id)
 
     @staticmethod
-    async def _write_outcomes(session: AsyncSession, outcomes: Sequence[_Outcome]) -> list[None]:
+    async def _write_outcomes(session: AsyncSession, outcomes: Sequence[_Outcome]) -> None:
         await session.execute(
-            update(OrderLog),
+            _UPDATE_OUTCOMES,
             [
                 {
-                    "id": o.order_log_id,
-                    "status": "success" if 200 <= o.status < 300 else "error",
-                    "http_status": o.status,
-                    "orderid": _orderid(o.body),
-                    "response": o.body,
-                    "error": o.error,
-                    "venue_ms": o.venue_ms,
-                    "latency_ms": o.latency_ms,
-                    "completed_at": o.at,
+                    "b_id": o.order_log_id,
+                    "b_status": "success" if 200 <= o.status < 300 else "error",
+                    "b_http_status": o.status,
+                    "b_orderid": _orderid(o.body),
+                    "b_response": o.body,
+                    "b_error": o.error,
+                    "b_venue_ms": o.venue_ms,
+                    "b_latency_ms": o.latency_ms,
+                    "b_completed_at": o.at,
                 }
                 for o in outcomes
             ],
         )
         claims = [
             {
-                "id": o.idempotency_id,
-                "status": COMPLETED,
-                "response_status": o.status,
-                "response_body": o.body,
-                "order_log_id": o.order_log_id,
-                "completed_at": o.at,
+                "b_id": o.idempotency_id,
+                "b_response_status": o.status,
+                "b_response_body": o.body,
+                "b_order_log_id": o.order_log_id,
+                "b_completed_at": o.at,
             }
             for o in outcomes
             if o.idempotency_id is not None
         ]
         if claims:
-            await session.execute(update(IdempotencyKey), claims)
-        return [None] * len(outcomes)
+            await session.execute(_COMPLETE_CLAIMS, claims)
 
     async def aclose(self) -> None:
         """Wait for the intents and outcomes already submitted to be committed."""
-        await self._intents.aclose()
-        await self._claims.aclose()
-        await self._outcomes.aclose()
+        await self._writer.aclose()
 
     async def mark_unknown(self, older_than: timedelta = timedelta(minutes=5)) -> int:
         """Intents still pending after ``older_than``: a server stopped between intent and

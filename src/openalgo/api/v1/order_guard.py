@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from openalgo.api.deps import RuntimeDep
+from openalgo.api.deps import get_runtime
 from openalgo.api.errors import error_body, response_mode
 from openalgo.api.middleware.monitoring import ORDER_TIMING, REQUEST_START
 from openalgo.api.v1.schemas.common import ApiRequest
@@ -42,17 +42,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as header values travel safely
 
 
-async def idempotency_key(
-    key: Annotated[
-        str | None,
-        Header(
-            alias=IDEMPOTENCY_HEADER,
-            description="Any unique string (a UUID is ideal), at most 255 visible ASCII "
-            "characters. A repeat with the same key and body returns the first response without "
-            "placing again; the same key with another body is a 409. Kept 24 hours.",
-        ),
-    ] = None,
-) -> str | None:
+def checked_key(key: str | None) -> str | None:
+    """``key`` if it is a usable Idempotency-Key (or absent); a 400 naming the header if not."""
     if key is not None and not _KEY.match(key):
         problem = "must be 1 to 255 visible ASCII characters"
         raise ValidationFailed(
@@ -140,10 +131,19 @@ class OrderGuard:
 
 async def get_order_guard(
     request: Request,
-    runtime: RuntimeDep,
-    key: Annotated[str | None, Depends(idempotency_key)],
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="Any unique string (a UUID is ideal), at most 255 visible ASCII "
+            "characters. A repeat with the same key and body returns the first response without "
+            "placing again; the same key with another body is a 409. Kept 24 hours.",
+        ),
+    ] = None,
 ) -> OrderGuard:
-    return OrderGuard(request, runtime.journal, key)
+    # One dependency with no sub-dependencies: FastAPI re-solves every node of a dependency's
+    # tree on each reference, at some microseconds each, on every order request.
+    return OrderGuard(request, get_runtime(request).journal, checked_key(key))
 
 
 OrderGuardDep = Annotated[OrderGuard, Depends(get_order_guard)]
