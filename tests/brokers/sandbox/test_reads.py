@@ -275,3 +275,23 @@ async def test_a_failing_read_raises_a_dbapi_error_and_the_pool_recovers(
         await engine.reads.all(broken, {})
     await engine.place_order(user, order("SBIN", "BUY", 1))
     assert await engine.open_quantity(user, "SBIN", "NSE", "MIS") == 1
+
+
+async def test_reads_after_the_first_of_the_day_do_not_queue_on_the_writer(
+    engine: SandboxEngine, user: int, clock: ManualClock
+) -> None:
+    await engine.place_order(user, order("SBIN", "BUY", 1, product="CNC"))
+    await engine.funds_view(user)
+    batches = engine.writer.batches
+
+    for _ in range(3):
+        await engine.funds_view(user)
+        await engine.position_lines(user)
+        await engine.holding_lines(user)
+    assert engine.writer.batches == batches
+
+    clock.advance(timedelta(days=1))  # a new day: the first read settles, once
+    [holding] = await engine.holding_lines(user)
+    assert holding.holding.quantity == 1
+    await engine.funds_view(user)
+    assert engine.writer.batches == batches + 1
