@@ -38,6 +38,7 @@ from openalgo.brokers.sandbox.config import (
     SandboxConfig,
     parse_config_value,
 )
+from openalgo.brokers.sandbox.driver_reads import Reads
 from openalgo.brokers.sandbox.feed import MarketDataFor, NoFeed, PriceBoard, PriceFeed, Snapshot
 from openalgo.brokers.sandbox.ids import OrderIds, TradeIds
 from openalgo.brokers.sandbox.ops import (
@@ -138,6 +139,7 @@ class SandboxEngine:
         )
         self.sessionmaker = sessionmaker
         self.read_sessionmaker = read_sessionmaker or sessionmaker
+        self.reads = Reads(self.read_sessionmaker)
         self.book = RestingBook()
         self.board = PriceBoard()
         self.rows = RowCache()
@@ -607,41 +609,60 @@ class SandboxEngine:
 
     async def orders(self, user_id: int, *, all_sessions: bool = False) -> list[OrderState]:
         since = None if all_sessions else self.session_start()
-        async with self.read_sessionmaker() as session:
-            return await views.load_orders(session, self.ledger, user_id, since)
+        return await views.load_orders(self.reads, self.ledger, user_id, since)
 
     async def order(self, user_id: int, orderid: str) -> OrderState:
-        async with self.read_sessionmaker() as session:
-            found = await views.load_order(session, self.ledger, user_id, orderid)
+        found = await views.load_order(self.reads, self.ledger, user_id, orderid)
         if found is None:
             raise OrderNotFound(f"Order {orderid} not found")
         return found
 
     async def trades(self, user_id: int, *, all_sessions: bool = False) -> list[views.TradeState]:
         since = None if all_sessions else self.session_start()
-        async with self.read_sessionmaker() as session:
-            return await views.load_trades(session, self.ledger, user_id, since)
+        return await views.load_trades(self.reads, self.ledger, user_id, since)
 
     async def position_lines(self, user_id: int) -> list[views.PositionLine]:
-        await self.settle_if_due(user_id)
         start = self.session_start()
-        async with self.read_sessionmaker() as session:
-            positions = await views.load_positions(session, self.ledger, user_id)
-            trades = await views.load_trades(session, self.ledger, user_id, start)
-        keys = {(p.exchange, p.symbol) for p, _ in positions if p.quantity}
-        prices = await self._prices_for(user_id, keys)
+        account = await self._account(user_id, start)
+        return await self._lines(user_id, account, start)
+
+    async def _account(self, user_id: int, start: datetime) -> views.Account:
+        """Funds and positions (with today's realised P&L) in one read statement.
+
+        A due T+1 settlement runs first (an in-memory check once this process has settled the
+        user today; settling is idempotent in the database, so another worker having done it
+        too is harmless). A missing funds row means the memo is wrong (the row was never made
+        here or is gone): settle again, which creates it, and read once more.
+        """
+        await self.settle_if_due(user_id)
+        account = await views.load_account(self.reads, self.ledger, user_id, start)
+        if account.funds is None:
+            self._settled_today.pop(user_id, None)
+            await self.settle_if_due(user_id)
+            account = await views.load_account(self.reads, self.ledger, user_id, start)
+        return account
+
+    async def _lines(
+        self, user_id: int, account: views.Account, start: datetime
+    ) -> list[views.PositionLine]:
+        keys = {(b.position.exchange, b.position.symbol) for b in account.positions}
+        open_keys = {
+            (b.position.exchange, b.position.symbol)
+            for b in account.positions
+            if b.position.quantity
+        }
+        prices = await self._prices_for(user_id, open_keys)
         lots = {}
-        for p, _ in positions:
-            instrument = await self.instruments.resolve(p.symbol, p.exchange)
-            lots[(p.exchange, p.symbol)] = instrument.lot_size if instrument else 1
+        for exchange, symbol in keys:
+            instrument = await self.instruments.resolve(symbol, exchange)
+            lots[(exchange, symbol)] = instrument.lot_size if instrument else 1
         return views.position_lines(
-            positions, trades=trades, prices=prices, lot_sizes=lots, session_start=start
+            account.positions, prices=prices, lot_sizes=lots, session_start=start
         )
 
     async def holding_lines(self, user_id: int) -> list[views.HoldingLine]:
         await self.settle_if_due(user_id)
-        async with self.read_sessionmaker() as session:
-            holdings = await views.load_holdings(session, self.ledger, user_id)
+        holdings = await views.load_holdings(self.reads, self.ledger, user_id)
         prices = await self._prices_for(user_id, {(h.exchange, h.symbol) for h in holdings})
         return [
             views.HoldingLine(h, prices.get((h.exchange, h.symbol), h.cost / h.quantity))
@@ -650,13 +671,12 @@ class SandboxEngine:
         ]
 
     async def funds_view(self, user_id: int) -> views.FundsView:
-        await self.settle_if_due(user_id)
-        lines = await self.position_lines(user_id)
-        async with self.read_sessionmaker() as session:
-            funds = await views.load_funds(session, self.ledger, user_id)
-        assert funds is not None  # settle_if_due created it
+        start = self.session_start()
+        account = await self._account(user_id, start)
+        lines = await self._lines(user_id, account, start)
+        assert account.funds is not None  # _account settled, which creates the row
         return views.FundsView(
-            funds=funds,
+            funds=account.funds,
             unrealized=sum((line.unrealized for line in lines), ZERO),
             today_realized=sum((line.today_realized for line in lines), ZERO),
             gross_exposure=sum(
@@ -668,16 +688,12 @@ class SandboxEngine:
         self, user_id: int, symbol: str, exchange: str, product: str
     ) -> Decimal:
         """Net quantity of one position (`/openposition`, smart orders)."""
-        async with self.read_sessionmaker() as session:
-            positions = await views.load_positions(session, self.ledger, user_id)
-        for pos, _ in positions:
-            if (pos.symbol, pos.exchange, pos.product) == (symbol, exchange, product):
-                return pos.quantity
-        return ZERO
+        return await views.load_open_quantity(
+            self.reads, self.ledger, user_id, (symbol, exchange, product)
+        )
 
     async def gtts(self, user_id: int, *, active_only: bool = True) -> list[GttState]:
-        async with self.read_sessionmaker() as session:
-            return await views.load_gtts(session, self.ledger, user_id, active_only=active_only)
+        return await views.load_gtts(self.reads, self.ledger, user_id, active_only=active_only)
 
     # --- prices ---------------------------------------------------------------------------------
 
@@ -728,8 +744,7 @@ class SandboxEngine:
         return out
 
     async def _open_position_keys(self, user_id: int) -> set[SymbolKey]:
-        async with self.read_sessionmaker() as session:
-            positions = await views.load_positions(session, self.ledger, user_id)
+        positions = await views.load_positions(self.reads, self.ledger, user_id)
         return {(p.exchange, p.symbol) for p, _ in positions if p.quantity}
 
     # --- the matcher ----------------------------------------------------------------------------

@@ -1,22 +1,23 @@
 """The ledger as OpenAlgo's analyze-mode responses show it (rest-api 5.x and 6.x).
 
-Loaders read committed rows (read transactions, never the writer); builders shape them into the
+Loaders read committed rows (never through the writer), one statement each, on the driver
+connection (`driver_reads`); builders shape them into the
 exact bodies OpenAlgo's sandbox returns, ``"mode": "analyze"`` included, so the REST layer only
 serialises. Numbers are JSON numbers: money rounded to the paisa, quantities as integers when whole.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BigInteger, Select, and_, bindparam, cast, func, literal_column, select
+from sqlalchemy.sql.elements import BindParameter, ColumnClause
 
+from openalgo.brokers.sandbox.driver_reads import PreparedRead, Reads
 from openalgo.brokers.sandbox.gtt import GTT_ACTIVE
 from openalgo.brokers.sandbox.ops import CancelAllResult, CloseResult
 from openalgo.brokers.sandbox.state import (
@@ -88,32 +89,82 @@ class TradeState:
         )
 
 
-async def load_orders(
-    session: AsyncSession, ledger: str, user_id: int, since: datetime | None
-) -> list[OrderState]:
-    stmt = select(ORDERS).where(ORDERS.c.ledger == ledger, ORDERS.c.user_id == user_id)
-    if since is not None:
-        stmt = stmt.where(ORDERS.c.created_at >= since)
-    return [order_from(r) for r in (await session.execute(stmt.order_by(ORDERS.c.id))).all()]
+# Statements are built once with bind parameters: building a SQLAlchemy select per call costs
+# more than executing it (its cache key must be computed from the structure every time).
+
+_LEDGER: BindParameter[str] = bindparam("ledger")
+_USER: BindParameter[int] = bindparam("user_id")
+_SINCE: BindParameter[datetime] = bindparam("since")
 
 
-async def load_order(
-    session: AsyncSession, ledger: str, user_id: int, orderid: str
-) -> OrderState | None:
-    stmt = select(ORDERS).where(
-        ORDERS.c.ledger == ledger, ORDERS.c.user_id == user_id, ORDERS.c.orderid == orderid
+def _orders_statement(*, since: bool) -> Select[Any]:
+    stmt = select(ORDERS).where(ORDERS.c.ledger == _LEDGER, ORDERS.c.user_id == _USER)
+    if since:
+        stmt = stmt.where(ORDERS.c.created_at >= _SINCE)
+    return stmt.order_by(ORDERS.c.id)
+
+
+def _trades_statement(*, since: bool) -> Select[Any]:
+    stmt = select(TRADES).where(TRADES.c.ledger == _LEDGER, TRADES.c.user_id == _USER)
+    if since:
+        stmt = stmt.where(TRADES.c.created_at >= _SINCE)
+    return stmt.order_by(TRADES.c.id)
+
+
+_ORDERS = {flag: PreparedRead(_orders_statement(since=flag)) for flag in (True, False)}
+_TRADES = {flag: PreparedRead(_trades_statement(since=flag)) for flag in (True, False)}
+_ORDER = PreparedRead(
+    select(ORDERS).where(
+        ORDERS.c.ledger == _LEDGER,
+        ORDERS.c.user_id == _USER,
+        ORDERS.c.orderid == bindparam("orderid"),
     )
-    row = (await session.execute(stmt)).first()
+)
+_POSITIONS = PreparedRead(
+    select(POSITIONS)
+    .where(POSITIONS.c.ledger == _LEDGER, POSITIONS.c.user_id == _USER)
+    .order_by(POSITIONS.c.id)
+)
+_OPEN_QUANTITY = PreparedRead(
+    select(POSITIONS.c.quantity).where(
+        POSITIONS.c.ledger == _LEDGER,
+        POSITIONS.c.user_id == _USER,
+        POSITIONS.c.symbol == bindparam("symbol"),
+        POSITIONS.c.exchange == bindparam("exchange"),
+        POSITIONS.c.product == bindparam("product"),
+    )
+)
+_HOLDINGS = PreparedRead(
+    select(HOLDINGS)
+    .where(HOLDINGS.c.ledger == _LEDGER, HOLDINGS.c.user_id == _USER)
+    .order_by(HOLDINGS.c.id)
+)
+_FUNDS = PreparedRead(select(FUNDS).where(FUNDS.c.ledger == _LEDGER, FUNDS.c.user_id == _USER))
+
+
+async def load_orders(
+    reads: Reads, ledger: str, user_id: int, since: datetime | None
+) -> list[OrderState]:
+    params: dict[str, Any] = {"ledger": ledger, "user_id": user_id}
+    if since is not None:
+        params["since"] = since
+    rows = await reads.all(_ORDERS[since is not None], params)
+    return [order_from(r) for r in rows]
+
+
+async def load_order(reads: Reads, ledger: str, user_id: int, orderid: str) -> OrderState | None:
+    params = {"ledger": ledger, "user_id": user_id, "orderid": orderid}
+    row = await reads.first(_ORDER, params)
     return None if row is None else order_from(row)
 
 
 async def load_trades(
-    session: AsyncSession, ledger: str, user_id: int, since: datetime | None
+    reads: Reads, ledger: str, user_id: int, since: datetime | None
 ) -> list[TradeState]:
-    stmt = select(TRADES).where(TRADES.c.ledger == ledger, TRADES.c.user_id == user_id)
+    params: dict[str, Any] = {"ledger": ledger, "user_id": user_id}
     if since is not None:
-        stmt = stmt.where(TRADES.c.created_at >= since)
-    rows = (await session.execute(stmt.order_by(TRADES.c.id))).all()
+        params["since"] = since
+    rows = await reads.all(_TRADES[since is not None], params)
     return [
         TradeState(
             tradeid=r.tradeid,
@@ -134,38 +185,204 @@ async def load_trades(
 
 
 async def load_positions(
-    session: AsyncSession, ledger: str, user_id: int
+    reads: Reads, ledger: str, user_id: int
 ) -> list[tuple[PositionState, datetime]]:
-    stmt = (
-        select(POSITIONS)
-        .where(POSITIONS.c.ledger == ledger, POSITIONS.c.user_id == user_id)
-        .order_by(POSITIONS.c.id)
-    )
-    return [(position_from(r), r.updated_at) for r in (await session.execute(stmt)).all()]
+    rows = await reads.all(_POSITIONS, {"ledger": ledger, "user_id": user_id})
+    return [(position_from(r), r.updated_at) for r in rows]
 
 
-async def load_holdings(session: AsyncSession, ledger: str, user_id: int) -> list[HoldingState]:
-    stmt = (
-        select(HOLDINGS)
-        .where(HOLDINGS.c.ledger == ledger, HOLDINGS.c.user_id == user_id)
-        .order_by(HOLDINGS.c.id)
-    )
-    return [holding_from(r) for r in (await session.execute(stmt)).all()]
+async def load_open_quantity(
+    reads: Reads, ledger: str, user_id: int, key: tuple[str, str, str]
+) -> Decimal:
+    """Net quantity of the (symbol, exchange, product) position; 0 when there is none."""
+    symbol, exchange, product = key
+    params = {
+        "ledger": ledger,
+        "user_id": user_id,
+        "symbol": symbol,
+        "exchange": exchange,
+        "product": product,
+    }
+    row = await reads.first(_OPEN_QUANTITY, params)
+    return ZERO if row is None else Decimal(row.quantity)
 
 
-async def load_funds(session: AsyncSession, ledger: str, user_id: int) -> FundsState | None:
-    stmt = select(FUNDS).where(FUNDS.c.ledger == ledger, FUNDS.c.user_id == user_id)
-    row = (await session.execute(stmt)).first()
+async def load_holdings(reads: Reads, ledger: str, user_id: int) -> list[HoldingState]:
+    rows = await reads.all(_HOLDINGS, {"ledger": ledger, "user_id": user_id})
+    return [holding_from(r) for r in rows]
+
+
+async def load_funds(reads: Reads, ledger: str, user_id: int) -> FundsState | None:
+    row = await reads.first(_FUNDS, {"ledger": ledger, "user_id": user_id})
     return None if row is None else funds_from(row)
 
 
-async def load_gtts(
-    session: AsyncSession, ledger: str, user_id: int, *, active_only: bool
-) -> list[GttState]:
-    stmt = select(GTTS).where(GTTS.c.ledger == ledger, GTTS.c.user_id == user_id)
+def _gtts_statement(*, active_only: bool) -> Select[Any]:
+    stmt = select(GTTS).where(GTTS.c.ledger == _LEDGER, GTTS.c.user_id == _USER)
     if active_only:
         stmt = stmt.where(GTTS.c.status == GTT_ACTIVE)
-    return [gtt_from(r) for r in (await session.execute(stmt.order_by(GTTS.c.id))).all()]
+    return stmt.order_by(GTTS.c.id)
+
+
+_GTTS = {flag: PreparedRead(_gtts_statement(active_only=flag)) for flag in (True, False)}
+
+
+async def load_gtts(
+    reads: Reads, ledger: str, user_id: int, *, active_only: bool
+) -> list[GttState]:
+    rows = await reads.all(_GTTS[active_only], {"ledger": ledger, "user_id": user_id})
+    return [gtt_from(r) for r in rows]
+
+
+# --- the account in one statement ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BookPosition:
+    """A position row with what the books add to it: when it last changed and today's P&L."""
+
+    position: PositionState
+    updated_at: datetime
+    today_realized: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Funds and positions read in one statement, so they come from one snapshot."""
+
+    funds: FundsState | None
+    positions: list[BookPosition]
+
+
+def _today_paise(sqlite_dialect: bool) -> Any:
+    """Sum of ``realized_pnl`` in whole paise, exactly, on either database.
+
+    PostgreSQL sums NUMERIC exactly. SQLite stores money as decimal text and would sum it as
+    binary floats, so each value is first turned into an integer number of paise there: the float
+    nearest ``value * 100`` is within 1e-3 of the whole number for any amount below 10^13 rupees
+    (money has two decimals), so rounding it gives the exact paise and the integer sum is exact.
+    """
+    hundred: ColumnClause[Any] = literal_column("100")
+    if sqlite_dialect:
+        return func.sum(cast(func.round(TRADES.c.realized_pnl * hundred), BigInteger))
+    return cast(func.sum(TRADES.c.realized_pnl * hundred), BigInteger)
+
+
+# Only what FundsState and PositionState hold (each column costs a result processor per row).
+_FUNDS_FIELDS = (
+    "id",
+    "user_id",
+    "capital",
+    "available",
+    "used_margin",
+    "realized_pnl",
+    "reset_count",
+    "last_reset_at",
+    "settled_on",
+    "version",
+)
+_POSITION_FIELDS = (
+    "id",
+    "symbol",
+    "exchange",
+    "product",
+    "quantity",
+    "cost",
+    "margin_blocked",
+    "realized_pnl",
+    "last_price",
+    "instrument_type",
+    "expiry",
+    "opened_on",
+    "version",
+    "updated_at",
+)
+
+
+def _account_statement(*, sqlite_dialect: bool) -> Select[Any]:
+    """Funds LEFT JOIN positions LEFT JOIN today's realised P&L per position key (one row per
+    position, or a single row without a position).
+
+    Today's P&L is aggregated in the database, so its cost does not grow with the number of
+    trades shipped to Python (an algo can trade thousands of times a day).
+    """
+    t = TRADES.c
+    today = (
+        select(t.symbol, t.exchange, t.product, _today_paise(sqlite_dialect).label("paise"))
+        .where(t.ledger == _LEDGER, t.user_id == _USER, t.created_at >= _SINCE)
+        .group_by(t.symbol, t.exchange, t.product)
+        .subquery("today")
+    )
+    p = POSITIONS.c
+    joined = FUNDS.outerjoin(
+        POSITIONS, and_(p.ledger == FUNDS.c.ledger, p.user_id == FUNDS.c.user_id)
+    ).outerjoin(
+        today,
+        and_(
+            today.c.symbol == p.symbol,
+            today.c.exchange == p.exchange,
+            today.c.product == p.product,
+        ),
+    )
+    return (
+        select(
+            *(FUNDS.c[name].label(f"f_{name}") for name in _FUNDS_FIELDS),
+            *(p[name].label(f"p_{name}") for name in _POSITION_FIELDS),
+            today.c.paise,
+        )
+        .select_from(joined)
+        .where(FUNDS.c.ledger == _LEDGER, FUNDS.c.user_id == _USER)
+        .order_by(p.id)
+    )
+
+
+_ACCOUNT = {flag: PreparedRead(_account_statement(sqlite_dialect=flag)) for flag in (True, False)}
+
+
+async def load_account(reads: Reads, ledger: str, user_id: int, since: datetime) -> Account:
+    """The user's funds and positions, each position with today's (``since``) realised P&L."""
+    params = {"ledger": ledger, "user_id": user_id, "since": since}
+    rows = await reads.all(_ACCOUNT[reads.sqlite], params)
+    if not rows:
+        return Account(funds=None, positions=[])
+    first = rows[0]
+    funds = FundsState(
+        id=first.f_id,
+        user_id=first.f_user_id,
+        capital=first.f_capital,
+        available=first.f_available,
+        used_margin=first.f_used_margin,
+        realized_pnl=first.f_realized_pnl,
+        reset_count=first.f_reset_count,
+        last_reset_at=first.f_last_reset_at,
+        settled_on=first.f_settled_on,
+        version=first.f_version,
+    )
+    positions = [
+        BookPosition(
+            position=PositionState(
+                id=r.p_id,
+                user_id=funds.user_id,
+                symbol=r.p_symbol,
+                exchange=r.p_exchange,
+                product=r.p_product,
+                quantity=r.p_quantity,
+                cost=r.p_cost,
+                margin_blocked=r.p_margin_blocked,
+                realized_pnl=r.p_realized_pnl,
+                last_price=r.p_last_price,
+                instrument_type=r.p_instrument_type,
+                expiry=r.p_expiry,
+                opened_on=r.p_opened_on,
+                version=r.p_version,
+            ),
+            updated_at=r.p_updated_at,
+            today_realized=ZERO if r.paise is None else Decimal(r.paise).scaleb(-2),
+        )
+        for r in rows
+        if r.p_id is not None
+    ]
+    return Account(funds=funds, positions=positions)
 
 
 # --- orders -------------------------------------------------------------------------------------
@@ -310,21 +527,17 @@ def unrealized(pos: PositionState, ltp: Decimal) -> Decimal:
 
 
 def position_lines(
-    positions: Iterable[tuple[PositionState, datetime]],
+    positions: Iterable[BookPosition],
     *,
-    trades: Iterable[TradeState],
     prices: Mapping[SymbolKey, Decimal],
     lot_sizes: Mapping[SymbolKey, int],
     session_start: datetime,
 ) -> list[PositionLine]:
     """Open positions, plus positions closed this session (they carry today's realised P&L)."""
-    today: dict[tuple[str, str, str], Decimal] = defaultdict(lambda: ZERO)
-    for t in trades:
-        if t.created_at >= session_start:
-            today[(t.symbol, t.exchange, t.product)] += t.realized_pnl
     lines = []
-    for pos, updated_at in positions:
-        if pos.quantity == 0 and updated_at < session_start:
+    for book in positions:
+        pos = book.position
+        if pos.quantity == 0 and book.updated_at < session_start:
             continue
         key = (pos.exchange, pos.symbol)
         ltp = prices.get(key, pos.last_price)
@@ -333,7 +546,7 @@ def position_lines(
                 position=pos,
                 ltp=ltp,
                 unrealized=unrealized(pos, ltp),
-                today_realized=today[(pos.symbol, pos.exchange, pos.product)],
+                today_realized=book.today_realized,
                 lot_size=lot_sizes.get(key, 1),
             )
         )
