@@ -68,7 +68,7 @@ async def main() -> None:
     for _ in range(SESSIONS):
         t = CountingTransport()
         s = Session(t, stall_timeout=10, max_subscriptions=5000)
-        s.feed = feed  # type: ignore[assignment]
+        s.feed = feed
         s.broker = "simulator"
         hub.add_session(s)
         for i in range(SYMBOLS):

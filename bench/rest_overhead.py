@@ -69,7 +69,7 @@ def _settings() -> Any:
     from openalgo.settings import Settings
 
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         env="testing",
         data_dir=Path(os.environ["BENCH_DATA_DIR"]),
         database_url=os.environ["BENCH_DATABASE_URL"],
@@ -275,7 +275,7 @@ def main() -> None:
           f"{args.connections} connections, {args.seconds:.0f} s per scenario")  # fmt: skip
     baseline = scenario("bare FastAPI ping (baseline)", "bench.rest_overhead:bare_app", "/ping",
                         {}, args, {})  # fmt: skip
-    databases = [("SQLite", None)]
+    databases: list[tuple[str, str | None]] = [("SQLite", None)]
     if not args.no_postgres:
         databases.append(("PostgreSQL", os.environ.get(
             "BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/openalgo_bench")))  # fmt: skip

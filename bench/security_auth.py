@@ -193,7 +193,7 @@ async def in_process(quick: bool) -> dict[str, Any]:
             }
 
         async def dependency() -> None:
-            await get_api_principal(Request(scope(), receive), runtime.read_sessionmaker)
+            await get_api_principal(Request(scope(), receive))
 
         results["dependency_warm"] = await best_of(dependency, n)
 
