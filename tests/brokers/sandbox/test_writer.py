@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from openalgo.brokers.sandbox import SandboxEngine
+from openalgo.brokers.sandbox import SandboxEngine, writes
+from openalgo.brokers.sandbox.store import fill_warmups
 from openalgo.domain.clock import ManualClock
 from tests.brokers.sandbox.conftest import Checker, EngineFactory, order
 from tests.fakes.market import tick
@@ -216,4 +217,36 @@ async def test_positions_fills_open_are_cached_with_their_ids_on_postgresql(
     assert engine.rows.hits > hits
     [line] = [p for p in await engine.position_lines(user) if p.position.symbol == "SBIN"]
     assert line.position.quantity == 15
+    await assert_consistent(user)
+
+
+async def test_fills_after_start_up_find_their_sqlite_statements_built(
+    make_engine: EngineFactory, user: int, db: AsyncEngine, assert_consistent: Checker
+) -> None:
+    """The SQLite warm-up builds every fill batch's statements before the first fills, so the
+    burst that follows start-up does not pay for compiling them."""
+    if db.dialect.name != "sqlite":
+        pytest.skip("the statement builder warmed here is SQLite's")
+    writes._SQLITE.clear()  # as in a new process: nothing built yet
+    engine = await make_engine()
+    first = await engine.place_order(user, order("SBIN", "BUY", 10, pricetype="LIMIT", price="790"))
+    second = await engine.place_order(user, order("SBIN", "BUY", 5, pricetype="LIMIT", price="780"))
+    await engine.drain()
+    built = set(writes._SQLITE)
+    warm = {
+        (db.dialect.name, piece.shape)
+        for w in fill_warmups("x", order_key="orderid")
+        for piece in w.pieces
+    }
+    assert warm <= built  # funds, orders, trades and positions (opened, changed or both)
+
+    engine.on_tick(tick("SBIN", "NSE", 789.0))  # opens the position
+    await engine.drain()
+    engine.on_tick(tick("SBIN", "NSE", 779.0))  # adds to it
+    await engine.drain()
+
+    assert (await engine.order(user, first)).status == "complete"
+    assert (await engine.order(user, second)).status == "complete"
+    fill_shapes = set(writes._SQLITE) - built
+    assert not fill_shapes, fill_shapes  # the fills needed no statement the warm-up had not built
     await assert_consistent(user)

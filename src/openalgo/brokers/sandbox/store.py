@@ -759,7 +759,7 @@ class _Columns:
         return 0
 
 
-def fill_warmups(ledger: str) -> list[Writes]:
+def fill_warmups(ledger: str, *, order_key: str = "id") -> list[Writes]:
     """Empty batches shaped like batches of fills, one per shape a fill batch takes (funds,
     orders and trades, and positions changed, opened or both), for the writer to run once per
     connection before the first fills (`LedgerTx.warm_up`, `writer.BatchWriter._warm`).
@@ -768,6 +768,8 @@ def fill_warmups(ledger: str) -> list[Writes]:
     process loads the tables and indexes it touches: 20-50 ms on a busy machine, paid by the
     first fills after start-up, which come in a burst when resting orders sit near the price.
     Empty arrays write nothing and pass the statement's guard (zero rows expected, zero touched).
+    ``order_key``: what orders are matched on (``"orderid"`` on SQLite, whose inserts bring no
+    ids back).
     """
     stand_in: Any = _Columns()
     now = datetime(2000, 1, 1)
@@ -779,7 +781,7 @@ def fill_warmups(ledger: str) -> list[Writes]:
     for with_changed, with_opened in ((False, True), (True, False), (True, True)):
         writes = Writes(ledger)
         writes.empty("cas", FUNDS, "id", funds)
-        writes.empty("cas", ORDERS, "id", orders)
+        writes.empty("cas", ORDERS, order_key, orders)
         writes.empty("insert", TRADES, "id", TRADE_COLUMNS)
         if with_changed:
             writes.empty("cas", POSITIONS, "id", changed)

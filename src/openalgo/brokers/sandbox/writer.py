@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from openalgo.brokers.sandbox.state import PositionKey
-from openalgo.brokers.sandbox.store import LedgerTx, NeedsLocks, StaleState
+from openalgo.brokers.sandbox.store import LedgerTx, NeedsLocks, StaleState, fill_warmups
 from openalgo.db.session import SessionMaker
 from openalgo.errors import ServiceUnavailable
 
@@ -235,6 +235,10 @@ class BatchWriter:
         postgresql = self._engine.dialect.name == "postgresql"
         try:
             await self._connection(lane)
+            if not postgresql:
+                # SQLite prepares statements cheaply; what costs is building them in Python.
+                for writes in fill_warmups(self.name, order_key="orderid"):
+                    writes.compile_sqlite(self._engine.dialect)
             if postgresql:
                 conn = await self._connection(lane, autocommit=True)
                 tx = self._make_tx(conn)

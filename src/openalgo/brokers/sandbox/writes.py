@@ -130,6 +130,11 @@ class Writes:
 
     # --- SQLite ---------------------------------------------------------------------------------
 
+    def compile_sqlite(self, dialect: Dialect) -> None:
+        """Build (and cache) each piece's SQLite statement without running it: the warm-up."""
+        for piece in self.pieces:
+            _sqlite_statement(dialect, piece.shape)
+
     async def run_sqlite(self, bind: Bind) -> None:
         if not self.pieces:
             return
