@@ -33,18 +33,15 @@ from openalgo.domain.instruments import Instrument
 from openalgo.domain.orders import OrderRequest
 from openalgo.errors import OpenAlgoError, ValidationFailed
 from openalgo.services.option_symbols import OptionSymbols, Priced
-
-MAX_SPLIT_ORDERS = 100
-TOO_MANY_SPLITS = f"Total number of orders would exceed maximum limit of {MAX_SPLIT_ORDERS}"
+from openalgo.services.orders import MAX_SPLIT_ORDERS, TOO_MANY_SPLITS, split_quantities
 
 
-def split_quantities(quantity: int, size: int, *, field: str = "splitsize") -> list[int]:
-    """``quantity`` as ``size``-unit children plus the remainder; 400 past 100 children."""
-    full, rest = divmod(quantity, size)
-    count = full + (1 if rest else 0)
-    if count > MAX_SPLIT_ORDERS:
+def split_children(quantity: int, size: int, *, field: str = "splitsize") -> list[int]:
+    """`orders.split_quantities`; a 400 blaming ``field`` past 100 children."""
+    children = split_quantities(quantity, size)
+    if len(children) > MAX_SPLIT_ORDERS:
         raise ValidationFailed.field(field, TOO_MANY_SPLITS)
-    return [size] * full + ([rest] if rest else [])
+    return children
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +88,7 @@ def _plan_leg(
     kind = InstrumentType(fields.option_type.value)
     contract = symbols.pick(priced, expiry, fields.offset, kind, strike_int, field_prefix=prefix)
     size = fields.splitsize or 0
-    children = split_quantities(fields.quantity, size, field=f"{prefix}splitsize") if size else None
+    children = split_children(fields.quantity, size, field=f"{prefix}splitsize") if size else None
     return LegPlan(index, fields, contract, children)
 
 
@@ -99,7 +96,7 @@ async def plan_order(symbols: OptionSymbols, body: OptionsOrderRequest) -> Optio
     ref = symbols.underlying(body.underlying, body.exchange)
     expiry = symbols.expiry(ref, body.expiry_date)
     if body.splitsize:
-        split_quantities(body.quantity, body.splitsize)  # refuse before quoting anything
+        split_children(body.quantity, body.splitsize)  # refuse before quoting anything
     priced = await symbols.priced(ref)
     leg = _plan_leg(symbols, priced, 1, body, expiry, body.strike_int, "")
     return OptionsPlan(priced, body.strategy, [leg])

@@ -57,6 +57,7 @@ from openalgo.domain.orders import ModifyRequest, OrderRequest
 from openalgo.errors import Conflict, OpenAlgoError, ValidationFailed
 
 MAX_SPLIT_ORDERS = 100
+TOO_MANY_SPLITS = f"Total number of orders would exceed maximum limit of {MAX_SPLIT_ORDERS}"
 CLOSE_STRATEGY = "Squareoff"  # OpenAlgo tags the closing orders of /closeposition so
 MODIFIED = "Order modified successfully"
 CANCELLED = "Order cancelled successfully"
@@ -127,16 +128,22 @@ def basket_requests(desk: OrderDesk, body: BasketOrderRequest) -> list[OrderRequ
     ]
 
 
+def split_quantities(quantity: int, size: int) -> list[int]:
+    """``quantity // size`` children of ``size`` and one of the remainder, if any (one child of
+    ``quantity`` when ``size`` exceeds it). Callers refuse more than `MAX_SPLIT_ORDERS`."""
+    full, rest = divmod(quantity, size)
+    return [size] * full + ([rest] if rest else [])
+
+
 def split_sizes(quantity: int, splitsize: int) -> list[int]:
-    """``quantity // splitsize`` children of ``splitsize`` and one of the remainder, if any;
-    one child of ``quantity`` when ``splitsize`` exceeds it. More than 100 is refused."""
-    full, rest = divmod(quantity, splitsize)
-    if full + (1 if rest else 0) > MAX_SPLIT_ORDERS:
+    """`split_quantities`, refusing more than 100 children."""
+    sizes = split_quantities(quantity, splitsize)
+    if len(sizes) > MAX_SPLIT_ORDERS:
         raise ValidationFailed(
-            f"Total number of orders would exceed maximum limit of {MAX_SPLIT_ORDERS}",
+            TOO_MANY_SPLITS,
             errors={"splitsize": [f"at most {MAX_SPLIT_ORDERS} orders: use a larger splitsize"]},
         )
-    return [splitsize] * full + ([rest] if rest else [])
+    return sizes
 
 
 @dataclass(frozen=True, slots=True)
