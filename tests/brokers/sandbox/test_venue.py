@@ -272,31 +272,3 @@ def test_smart_order_delta_matches_openalgo(
         target=D(target), current=D(current), action=action, quantity=D(quantity)
     )
     assert (None if got is None else (got[0].value, int(got[1]))) == expected
-
-
-async def test_gtt_book_body(venue: SandboxVenue, engine: SandboxEngine, user: int) -> None:
-    gtt_id = await engine.place_gtt(
-        user,
-        trigger_type="OCO",
-        symbol="SBIN",
-        exchange="NSE",
-        action="BUY",
-        product="CNC",
-        quantity=1,
-        price=D("0"),
-        triggerprice_sl=D("790"),
-        stoploss=D("789"),
-        triggerprice_tg=D("820"),
-        target=D("821"),
-    )
-    [item] = plain(await venue.gtt_book_body())["data"]
-    assert (item["trigger_id"], item["trigger_type"], item["status"]) == (gtt_id, "OCO", "active")
-    assert (item["triggerprice_sl"], item["stoploss"], item["triggerprice_tg"], item["target"]) == (
-        790.0,
-        789.0,
-        820.0,
-        821.0,
-    )
-    await engine.cancel_gtt(user, gtt_id)
-    assert plain(await venue.gtt_book_body())["data"] == []
-    assert len(plain(await venue.gtt_book_body(active_only=False))["data"]) == 1

@@ -105,10 +105,6 @@ class SandboxVenue:
             await self.engine.close_all_positions(self.user_id, strategy), self.mode
         )
 
-    async def gtt_book_body(self, *, active_only: bool = True) -> dict[str, Any]:
-        gtts = await self.engine.gtts(self.user_id, active_only=active_only)
-        return views.gtt_book_body(gtts, self.mode)
-
     async def open_position_body(self, symbol: str, exchange: str, product: str) -> dict[str, Any]:
         qty = await self.engine.open_quantity(self.user_id, symbol, exchange, product)
         return {"status": "success", "quantity": int(qty), "mode": self.mode}

@@ -703,34 +703,5 @@ def funds_body(view: FundsView, mode: str = "analyze") -> dict[str, Any]:
     }
 
 
-def gtt_item(gtt: GttState) -> dict[str, Any]:
-    return {
-        "trigger_id": gtt.gtt_id,
-        "trigger_type": "OCO" if gtt.trigger_type == "two-leg" else "SINGLE",
-        "status": gtt.status,
-        "symbol": gtt.symbol,
-        "exchange": gtt.exchange,
-        "action": gtt.action,
-        "product": gtt.product,
-        "quantity": as_number(gtt.quantity),
-        "pricetype": gtt.pricetype,
-        "triggerprice_sl": _price(gtt.trigger_sl) if gtt.trigger_sl is not None else None,
-        "stoploss": _price(gtt.price_sl) if gtt.price_sl is not None else None,
-        "triggerprice_tg": _price(gtt.trigger_tg) if gtt.trigger_tg is not None else None,
-        "target": _price(gtt.price_tg) if gtt.price_tg is not None else None,
-        "last_price": _price(gtt.last_price),
-        "margin_blocked": money_number(gtt.margin_blocked),
-        "orderid": gtt.orderid,
-        "rejection_reason": gtt.rejection_reason,
-        "strategy": gtt.strategy,
-        "created_at": stamp(gtt.created_at),
-        "expires_at": stamp(gtt.expires_at),
-    }
-
-
-def gtt_book_body(gtts: Sequence[GttState], mode: str = "analyze") -> dict[str, Any]:
-    return {"status": "success", "data": [gtt_item(g) for g in gtts], "mode": mode}
-
-
 def session_day(when: datetime) -> date:
     return ist(when).date()
