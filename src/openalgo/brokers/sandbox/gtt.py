@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from openalgo.brokers.base import InsufficientFunds, OrderNotFound, OrderRejected
 from openalgo.brokers.sandbox.ids import gtt_id as new_gtt_id
-from openalgo.brokers.sandbox.ops import Context, MarketPrice, Placed, PlaceOrder, place
+from openalgo.brokers.sandbox.ops import Context, MarketPrice, Placed, PlaceOrder, UserOp, place
 from openalgo.brokers.sandbox.rules import Spec, funds_shortage_message, leverage, margin
 from openalgo.brokers.sandbox.state import FundsState, GttState, PositionKey
 from openalgo.brokers.sandbox.store import LedgerTx
@@ -122,7 +122,7 @@ def cancel_gtt_in_tx(
 
 
 @dataclass(slots=True)
-class PlaceGtt:
+class PlaceGtt(UserOp):
     user_id: int
     strategy: str
     spec: Spec
@@ -134,14 +134,6 @@ class PlaceGtt:
     last_price: Decimal
     expires_at: datetime | None
     ctx: Context
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> str | OpenAlgoError:
         funds = await tx.funds(self.user_id)
@@ -201,7 +193,7 @@ async def _own_active(tx: LedgerTx, user_id: int, gtt_id: str) -> GttState | Ope
 
 
 @dataclass(slots=True)
-class ModifyGtt:
+class ModifyGtt(UserOp):
     user_id: int
     gtt_id: str
     spec: Spec
@@ -211,14 +203,6 @@ class ModifyGtt:
     pricetype: str
     legs: GttLegs
     ctx: Context
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> str | OpenAlgoError:
         found = await _own_active(tx, self.user_id, self.gtt_id)
@@ -265,18 +249,10 @@ class ModifyGtt:
 
 
 @dataclass(slots=True)
-class CancelGtt:
+class CancelGtt(UserOp):
     user_id: int
     gtt_id: str
     ctx: Context
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> str | OpenAlgoError:
         found = await _own_active(tx, self.user_id, self.gtt_id)
@@ -287,19 +263,11 @@ class CancelGtt:
 
 
 @dataclass(slots=True)
-class ExpireGtts:
+class ExpireGtts(UserOp):
     """Active GTTs past their expiry become expired and give their margin back."""
 
     user_id: int
     ctx: Context
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> int:
         from openalgo.brokers.sandbox.store import GTTS
@@ -316,7 +284,7 @@ class ExpireGtts:
 
 
 @dataclass(slots=True)
-class FireGtt:
+class FireGtt(UserOp):
     """The price reached a leg: flip the GTT to triggered and place its order, in one commit."""
 
     user_id: int
@@ -326,10 +294,6 @@ class FireGtt:
     spec: Spec
     market: MarketPrice
     ctx: Context
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
 
     @property
     def position_keys(self) -> Iterable[PositionKey]:

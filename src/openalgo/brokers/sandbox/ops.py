@@ -297,6 +297,22 @@ def _n(value: Decimal) -> str:
 # --- placing ------------------------------------------------------------------------------------
 
 
+class UserOp:
+    """What most ledger operations declare to the writer: the one user they touch, and no
+    position to preload unless they say so (`writer.Op`)."""
+
+    __slots__ = ()
+    user_id: int
+
+    @property
+    def user_ids(self) -> Iterable[int]:
+        return (self.user_id,)
+
+    @property
+    def position_keys(self) -> Iterable[PositionKey]:
+        return ()
+
+
 @dataclass(frozen=True, slots=True)
 class Placed:
     orderid: str
@@ -304,7 +320,7 @@ class Placed:
 
 
 @dataclass(slots=True)
-class PlaceOrder:
+class PlaceOrder(UserOp):
     """A new order that passed the checks that need no ledger state."""
 
     user_id: int
@@ -320,10 +336,6 @@ class PlaceOrder:
     mis_block: str
     ctx: Context
     gtt_id: str | None = None
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
 
     @property
     def position_keys(self) -> Iterable[PositionKey]:
@@ -499,7 +511,7 @@ class RecordRejection:
 
 
 @dataclass(slots=True)
-class FillOrder:
+class FillOrder(UserOp):
     """A resting order the price reached. Skipped if it changed since the matcher saw it."""
 
     user_id: int
@@ -511,10 +523,6 @@ class FillOrder:
     ctx: Context
     # The matcher's copy of the order (saves reading it back; see LedgerTx.adopt_order).
     snapshot: OrderState | None = None
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
 
     @property
     def position_keys(self) -> Iterable[PositionKey]:
@@ -611,18 +619,10 @@ def cancel_in_tx(
 
 
 @dataclass(slots=True)
-class CancelOrder:
+class CancelOrder(UserOp):
     user_id: int
     orderid: str
     ctx: Context
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> str | OpenAlgoError:
         found = await _own_open_order(tx, self.user_id, self.orderid, "cancel")
@@ -639,17 +639,9 @@ class CancelAllResult:
 
 
 @dataclass(slots=True)
-class CancelAll:
+class CancelAll(UserOp):
     user_id: int
     ctx: Context
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> CancelAllResult:
         funds = await tx.funds(self.user_id)
@@ -661,7 +653,7 @@ class CancelAll:
 
 
 @dataclass(slots=True)
-class ModifyOrder:
+class ModifyOrder(UserOp):
     user_id: int
     orderid: str
     quantity: Decimal
@@ -669,14 +661,6 @@ class ModifyOrder:
     trigger_price: Decimal
     spec: Spec | None  # None: the instrument could not be resolved; lot/tick checks skipped
     ctx: Context
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> str | OpenAlgoError:
         from openalgo.brokers.sandbox.rules import check_instrument
@@ -777,7 +761,7 @@ async def close_position(
 
 
 @dataclass(slots=True)
-class ClosePositions:
+class ClosePositions(UserOp):
     """Close a user's open positions at the given prices (close-all, auto square-off, expiry).
 
     ``select`` picks positions; ``fallback_to_last`` lets a missing price fall back to the last
@@ -793,14 +777,6 @@ class ClosePositions:
     symbols: frozenset[tuple[str, str]] | None = None
     fallback_to_last: bool = False
     cancel_orders: bool = False
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     def _selected(self, product: str, exchange: str, symbol: str) -> bool:
         if self.products is not None and product not in self.products:
@@ -845,20 +821,12 @@ def is_expired(expiry: date | None, exchange: str, now: datetime, cfg: SandboxCo
 
 
 @dataclass(slots=True)
-class SettleExpired:
+class SettleExpired(UserOp):
     """Expired F&O: cancel their open orders, close positions at the settlement price."""
 
     user_id: int
     prices: dict[tuple[str, str], Decimal]
     ctx: Context
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> CloseResult:
         cfg = self.ctx.config(self.user_id)
@@ -950,38 +918,22 @@ async def settle_t1(tx: LedgerTx, funds: FundsState) -> None:
 
 
 @dataclass(slots=True)
-class Touch:
+class Touch(UserOp):
     """Load a user's funds (which runs a due T+1 settlement) and change nothing else."""
 
     user_id: int
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> None:
         await tx.funds(self.user_id)
 
 
 @dataclass(slots=True)
-class Reset:
+class Reset(UserOp):
     """Back to the starting capital: open orders and GTTs cancelled, positions and holdings gone."""
 
     user_id: int
     ctx: Context
     reason: str = "Sandbox reset"
-
-    @property
-    def user_ids(self) -> Iterable[int]:
-        return (self.user_id,)
-
-    @property
-    def position_keys(self) -> Iterable[PositionKey]:
-        return ()
 
     async def apply(self, tx: LedgerTx) -> FundsState:
         from openalgo.brokers.sandbox.gtt import GTT_ACTIVE, cancel_gtt_in_tx
