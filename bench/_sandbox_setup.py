@@ -16,15 +16,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Table, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from openalgo.brokers.base import Capabilities
+from openalgo.brokers.sandbox.config import EngineTiming
+from openalgo.brokers.sandbox.engine import SandboxEngine
 from openalgo.db import migrations
-from openalgo.db.engine import create_engine
+from openalgo.db.engine import create_engine, reader
 from openalgo.db.models import User
+from openalgo.db.session import create_sessionmaker
+from openalgo.domain.clock import SystemClock
 from openalgo.domain.enums import Exchange, InstrumentType
 from openalgo.domain.instruments import Instrument
 from openalgo.domain.market import Candle, Depth, Quote
@@ -202,3 +207,22 @@ class CountingSink:
 
     def publish(self, event: OrderEvent) -> None:
         self.count += 1
+
+
+async def started_engine(
+    db: AsyncEngine, symbols: Sequence[str], market: Market, **timing: Any
+) -> SandboxEngine:
+    """A started sandbox ledger over ``db`` with ``symbols`` listed and priced by ``market``,
+    the market always open, no background loops; ``timing`` adds `EngineTiming` fields."""
+    engine = SandboxEngine(
+        ledger="sandbox",
+        sessionmaker=create_sessionmaker(db),
+        read_sessionmaker=create_sessionmaker(reader(db)),
+        instruments=Instruments(symbols),
+        market=lambda _u: market,
+        events=CountingSink(),
+        clock=SystemClock(),
+        timing=EngineTiming(market_always_open=True, quote_max_age=3600, **timing),
+    )
+    await engine.start(background=False)
+    return engine

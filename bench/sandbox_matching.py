@@ -38,8 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text
 
 from bench._sandbox_setup import (
-    CountingSink,
-    Instruments,
     Market,
     fresh_database,
     load,
@@ -47,11 +45,11 @@ from bench._sandbox_setup import (
     percentiles,
     pin_to_one_core,
     rss_mb,
+    started_engine,
 )
-from openalgo.brokers.sandbox import EngineTiming, SandboxEngine, check_ledger
+from openalgo.brokers.sandbox import EngineTiming, check_ledger
 from openalgo.db.engine import reader
 from openalgo.db.session import create_sessionmaker
-from openalgo.domain.clock import SystemClock
 from openalgo.domain.enums import Action, PriceType, Product, TickMode
 from openalgo.domain.market import Tick
 from openalgo.domain.orders import OrderRequest
@@ -121,22 +119,9 @@ async def run(
     async with fresh_database(backend) as (db, _settings):
         users = await make_users(db, 20)
         market = Market({(s, "NSE"): p for s, p in base.items()})
-        engine = SandboxEngine(
-            ledger="sandbox",
-            sessionmaker=create_sessionmaker(db),
-            read_sessionmaker=create_sessionmaker(reader(db)),
-            instruments=Instruments(symbols),
-            market=lambda _u: market,
-            events=CountingSink(),
-            clock=SystemClock(),
-            timing=EngineTiming(
-                market_always_open=True,
-                quote_max_age=3600,
-                writer_lanes=lanes,
-                batch_size=batch_size,
-            ),
+        engine = await started_engine(
+            db, symbols, market, writer_lanes=lanes, batch_size=batch_size
         )
-        await engine.start(background=False)
 
         started = time.perf_counter()
         requests = []

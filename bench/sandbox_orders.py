@@ -25,8 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._sandbox_setup import (
-    CountingSink,
-    Instruments,
     Market,
     fresh_database,
     load,
@@ -34,11 +32,11 @@ from bench._sandbox_setup import (
     percentiles,
     pin_to_one_core,
     rss_mb,
+    started_engine,
 )
-from openalgo.brokers.sandbox import EngineTiming, SandboxEngine, check_ledger
+from openalgo.brokers.sandbox import check_ledger
 from openalgo.db.engine import reader
 from openalgo.db.session import create_sessionmaker
-from openalgo.domain.clock import SystemClock
 from openalgo.domain.enums import Action, PriceType, Product
 from openalgo.domain.orders import OrderRequest
 
@@ -63,17 +61,7 @@ async def run(backend: str, orders: int, clients: int, users_count: int) -> None
     async with fresh_database(backend) as (db, _settings):
         users = await make_users(db, users_count)
         market = Market({(s, "NSE"): 500.0 + i for i, s in enumerate(SYMBOLS)})
-        engine = SandboxEngine(
-            ledger="sandbox",
-            sessionmaker=create_sessionmaker(db),
-            read_sessionmaker=create_sessionmaker(reader(db)),
-            instruments=Instruments(SYMBOLS),
-            market=lambda _u: market,
-            events=CountingSink(),
-            clock=SystemClock(),
-            timing=EngineTiming(market_always_open=True, quote_max_age=3600),
-        )
-        await engine.start(background=False)
+        engine = await started_engine(db, SYMBOLS, market)
         # Warm up: funds rows, positions, statement caches, quote board.
         await asyncio.gather(*(engine.place_order(u, market_order(i)) for i, u in enumerate(users)))
 

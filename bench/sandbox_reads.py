@@ -32,19 +32,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._sandbox_setup import (
-    CountingSink,
-    Instruments,
     Market,
     fresh_database,
     load,
     make_users,
     percentiles,
     pin_to_one_core,
+    started_engine,
 )
-from openalgo.brokers.sandbox import EngineTiming, SandboxEngine, SandboxVenue
-from openalgo.db.engine import reader
-from openalgo.db.session import create_sessionmaker
-from openalgo.domain.clock import SystemClock
+from openalgo.brokers.sandbox import SandboxEngine, SandboxVenue
 from openalgo.domain.enums import Action, PriceType, Product
 from openalgo.domain.orders import OrderRequest
 
@@ -113,17 +109,7 @@ async def run(backend: str, calls: int, clients: int, symbols_count: int, day_tr
     async with fresh_database(backend) as (db, _settings):
         users = await make_users(db, clients)
         market = Market({(s, "NSE"): 500.0 + i for i, s in enumerate(symbols)})
-        engine = SandboxEngine(
-            ledger="sandbox",
-            sessionmaker=create_sessionmaker(db),
-            read_sessionmaker=create_sessionmaker(reader(db)),
-            instruments=Instruments(symbols),
-            market=lambda _u: market,
-            events=CountingSink(),
-            clock=SystemClock(),
-            timing=EngineTiming(market_always_open=True, quote_max_age=3600),
-        )
-        await engine.start(background=False)
+        engine = await started_engine(db, symbols, market)
         resting = await asyncio.gather(*(build_book(engine, u, symbols) for u in users))
         ids = dict(zip(users, resting, strict=True))
         venues = {u: SandboxVenue(engine, u) for u in users}
