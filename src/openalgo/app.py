@@ -27,6 +27,8 @@ from openalgo.api.middleware.monitoring import MonitoringMiddleware
 from openalgo.api.middleware.paths import TrailingSlashMiddleware
 from openalgo.api.security import install_security
 from openalgo.api.v1 import build_router as build_v1_router
+from openalgo.api.v1 import dispatch as v1_dispatch
+from openalgo.api.v1 import v1_routes
 from openalgo.api.v1.endpoints import TAG_DESCRIPTIONS
 from openalgo.background import start_background, stop_background
 from openalgo.brokers.sandbox.feed import CallbackFeed
@@ -148,6 +150,7 @@ def create_app(
     app.include_router(metrics.router)
     install_security(app, settings)
     document_api_key(app)
+    v1_dispatch.install(app, v1_routes())
     return app
 
 

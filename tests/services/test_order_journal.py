@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from openalgo.db.engine import create_engine
 from openalgo.db.models import IdempotencyKey, OrderLog
@@ -243,6 +243,41 @@ async def test_concurrent_orders_share_commits_and_each_gets_its_own_row(
         assert isinstance(intent, Intent)
         row = await log_row(db, intent.order_log_id)
         assert (row.request["quantity"], row.orderid, row.status) == (str(n), f"e{n}", "success")
+
+
+async def test_outcomes_on_postgresql_commit_without_waiting_for_the_disk_flush(
+    db: Db, journal: OrderJournal
+) -> None:
+    """Intents and claims commit durably; outcomes, on PostgreSQL, in a writer of their own with
+    ``synchronous_commit = off`` (the module docstring says why that loses nothing the intent
+    does not already cover). Either way a repeated key replays as soon as `finish` returns."""
+    seen: list[str] = []
+
+    async def observe(session: AsyncSession) -> None:
+        seen.append(str(await session.scalar(text("SHOW synchronous_commit"))))
+
+    if db.url.startswith("postgresql"):
+        assert journal._outcomes is not journal._writer
+        prepare = journal._outcomes.prepare
+        assert prepare is not None
+
+        async def then_observe(session: AsyncSession) -> None:
+            await prepare(session)
+            await observe(session)
+
+        journal._outcomes.prepare = then_observe
+        journal._writer.prepare = observe
+    else:
+        assert journal._outcomes is journal._writer  # one writer: outcomes share commits
+    intent = await journal.begin(ctx(db, "async-outcome"))
+    assert isinstance(intent, Intent)
+    await journal.finish(intent, status=200, body={"status": "success", "orderid": "a1"})
+    replay = await journal.begin(ctx(db, "async-outcome"))
+    assert isinstance(replay, Replay) and replay.body["orderid"] == "a1"
+    if db.url.startswith("postgresql"):
+        assert seen == ["on", "off", "on"]  # the intent, the outcome, the replay's claim
+    row = await log_row(db, intent.order_log_id)
+    assert (row.status, row.orderid) == ("success", "a1")
 
 
 async def test_intents_without_an_outcome_become_unknown(

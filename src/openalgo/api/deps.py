@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from openalgo.db.session import SessionOpener
+from openalgo.db.write_gate import gated
 from openalgo.runtime import Runtime
 from openalgo.settings import Settings
 
@@ -27,9 +28,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's one transaction: committed before the response is sent, rolled back on error.
 
     Declared with ``scope="function"`` below, so a failing commit turns into an error response
-    instead of a success response for a write that never happened.
+    instead of a success response for a write that never happened. On a SQLite file it holds the
+    process's write gate (`db.write_gate`) for the request's transaction.
     """
-    async with get_runtime(request).sessionmaker() as session:
+    runtime = get_runtime(request)
+    async with gated(runtime.engine), runtime.sessionmaker() as session:
         try:
             yield session
         except BaseException:

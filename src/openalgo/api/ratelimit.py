@@ -70,8 +70,7 @@ def rate_limit(route_class: RouteClass) -> Any:
     async def dependency(request: Request, response: Response) -> None:
         state = await enforce(request, route_class)
         if state is not None:
-            for name, value in state.headers().items():
-                response.headers[name] = value
+            response.raw_headers.extend(state.raw_headers())
 
     dependency.__name__ = f"rate_limit_{route_class.value}"
     return Depends(dependency)

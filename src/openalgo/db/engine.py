@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from openalgo.db.write_gate import set_busy_timeout
 from openalgo.settings import Settings
 
 # Execution option read by the BEGIN hook: "IMMEDIATE" for writers, "DEFERRED" for readers.
@@ -51,6 +52,7 @@ def _sqlite_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngin
     kwargs.update(overrides)
     engine = create_async_engine(url, **kwargs)
     busy_ms = settings.sqlite_busy_timeout_ms
+    set_busy_timeout(engine, busy_ms / 1000)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -26,14 +26,23 @@ R = TypeVar("R")
 log = logging.getLogger("openalgo.db.group_commit")
 
 Apply = Callable[[AsyncSession, Sequence[T]], Awaitable[Sequence[R]]]
+Prepare = Callable[[AsyncSession], Awaitable[None]]
 
 
 class GroupCommitter(Generic[T, R]):
     def __init__(
-        self, sessionmaker: SessionMaker, apply: Apply[T, R], *, name: str, max_batch: int = 256
+        self,
+        sessionmaker: SessionMaker,
+        apply: Apply[T, R],
+        *,
+        name: str,
+        max_batch: int = 256,
+        prepare: Prepare | None = None,
     ) -> None:
+        """``prepare`` runs first in every batch's transaction (a ``SET LOCAL``, say)."""
         self.sessionmaker = sessionmaker
         self.apply = apply
+        self.prepare = prepare
         self.name = name
         self.max_batch = max_batch
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
@@ -65,6 +74,8 @@ class GroupCommitter(Generic[T, R]):
 
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         async with transaction(self.sessionmaker) as session:
+            if self.prepare is not None:
+                await self.prepare(session)
             results = await self.apply(session, [item for item, _ in batch])
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():

@@ -7,6 +7,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from openalgo.db.write_gate import gated
+
 SessionMaker = async_sessionmaker[AsyncSession]
 # Anything that opens a session when called: a SessionMaker, or a test's savepoint factory.
 SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -20,8 +22,11 @@ def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
 
 @asynccontextmanager
 async def transaction(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
-    """One short transaction: commit on success, roll back on any error."""
-    async with sessionmaker() as session:
+    """One short transaction: commit on success, roll back on any error.
+
+    On a SQLite file it holds the process's write gate (`write_gate`) throughout.
+    """
+    async with gated(getattr(sessionmaker, "kw", {}).get("bind")), sessionmaker() as session:
         try:
             yield session
         except BaseException:

@@ -89,6 +89,14 @@ class LimitState:
             headers["Retry-After"] = str(self.retry_after())
         return headers
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """`headers` as ASGI header pairs, to append to a response without parsing its headers
+        (every request of every route carries them)."""
+        return [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.headers().items()
+        ]
+
 
 class MemoryWindows:
     """Moving windows in this process: per bucket, the times of the hits still inside its window.

@@ -10,10 +10,18 @@ committed before it returns, so a concurrent request with the same key sees the 
 after the venue call still leaves the intent on disk. `finish` records the outcome and the
 response to replay. Concurrent callers share those transactions (group commit, `db/group_commit`):
 each still waits for its own commit, but 30 orders arriving together cost one commit, not 30.
-Intents, key claims and outcomes go through *one* writer, so the outcomes of one round of orders
-and the intents of the next share a commit (and, on SQLite, never queue against each other for
-the write lock); within a batch outcomes are applied first, so a repeated key in the same batch
-already sees its first request's response. The rows are written with Core statements (one
+On SQLite, intents, key claims and outcomes go through *one* writer, so the outcomes of one round
+of orders and the intents of the next share a commit (commits there wait for no disk flush, and
+writers queue for one lock); within a batch outcomes are applied first, so a repeated key in the
+same batch already sees its first request's response. On PostgreSQL, where every durable commit
+waits for a disk flush (milliseconds, tens of them at the tail on a busy disk), outcomes have a
+writer of their own that commits with ``synchronous_commit = off``: visible to every other
+transaction at once, on disk within a fraction of a second. Intents and claims still wait for the
+flush, and they are what the guarantee rests on: an intent is on disk before the venue is called.
+A crash in the instant after an outcome's commit leaves its intent ``pending``, exactly as a crash
+during the venue call does (`mark_unknown` flags it for reconciliation; its key answers 409). A
+repeated key still sees the first response once that response has been sent: `finish` returns
+only after the outcome's commit. The rows are written with Core statements (one
 multi-row INSERT ... RETURNING, one executemany UPDATE): the ORM's unit of work cost more than
 the commit itself.
 
@@ -35,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -183,11 +191,19 @@ class OrderJournal:
         self.clock = clock or SystemClock()
         self.ttl = ttl
         self.lease = lease
-        # Concurrent orders share commits (see db/group_commit): intents, key claims and
-        # outcomes, all in one writer.
+        # Concurrent orders share commits (see db/group_commit and the module docstring).
         self._writer: GroupCommitter[_Op, _Answer] = GroupCommitter(
             sessionmaker, self._write, name="order-journal"
         )
+        self._outcomes = self._writer
+        bind = getattr(sessionmaker, "kw", {}).get("bind")
+        if getattr(getattr(bind, "dialect", None), "name", None) == "postgresql":
+            self._outcomes = GroupCommitter(
+                sessionmaker,
+                self._write,
+                name="order-journal-outcomes",
+                prepare=_commit_without_flush,
+            )
 
     async def begin(self, ctx: OrderContext) -> Intent | Replay:
         """Claim the key and record the intent; or the replay; or raise `IdempotencyConflict`."""
@@ -370,7 +386,7 @@ class OrderJournal:
             at=self.clock.now(),
         )
         try:
-            await self._writer.submit(outcome)
+            await self._outcomes.submit(outcome)
         except Exception:
             log.exception("could not record the outcome of order log entry %s", intent.order_log_id)
 
@@ -410,6 +426,7 @@ class OrderJournal:
     async def aclose(self) -> None:
         """Wait for the intents and outcomes already submitted to be committed."""
         await self._writer.aclose()
+        await self._outcomes.aclose()
 
     async def mark_unknown(self, older_than: timedelta = timedelta(minutes=5)) -> int:
         """Intents still pending after ``older_than``: a server stopped between intent and
@@ -425,6 +442,10 @@ class OrderJournal:
     async def purge_expired_keys(self) -> int:
         async with transaction(self.sessionmaker) as session:
             return await IdempotencyRepository(session).delete_expired(self.clock.now())
+
+
+async def _commit_without_flush(session: AsyncSession) -> None:
+    await session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from openalgo.api.errors import set_response_mode
+from openalgo.api.v1 import dispatch
 from openalgo.api.v1.endpoints import ENDPOINTS, Endpoint
 from openalgo.api.v1.routing import route, v1_router
 
@@ -104,6 +105,7 @@ def add_probes(app: FastAPI, *, typed_responses: bool = False, shadow: bool = Fa
     probes = probe_router(typed_responses=typed_responses, shadow=shadow)
     if shadow:
         app.router.routes[:0] = probes.routes
+        dispatch.uninstall(app)  # it would answer the real routes before a probe is matched
     else:
         app.include_router(probes)
     return app

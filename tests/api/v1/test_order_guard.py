@@ -20,6 +20,7 @@ from fastapi import FastAPI, Header
 from sqlalchemy import select
 
 from openalgo.api.errors import set_response_mode
+from openalgo.api.v1 import dispatch
 from openalgo.api.v1.endpoints import endpoint
 from openalgo.api.v1.order_guard import OrderGuardDep
 from openalgo.api.v1.routing import route, v1_router
@@ -30,6 +31,7 @@ from openalgo.db.engine import create_engine
 from openalgo.db.models import OrderLatency, OrderLog, RequestLog
 from openalgo.db.session import create_sessionmaker
 from openalgo.runtime import Runtime
+from openalgo.services.monitoring import FLUSH_CHUNK, RequestRecord
 from openalgo.services.order_journal import OrderJournal
 from tests.api.v1.bodies import body
 from tests.conftest import make_settings
@@ -73,6 +75,7 @@ def guarded_app(settings: Any, venue: FakeVenue) -> FastAPI:
         )
 
     app.router.routes[:0] = router.routes  # in front of the real placeorder route
+    dispatch.uninstall(app)  # which it would otherwise answer first
     return app
 
 
@@ -253,6 +256,25 @@ async def test_requests_and_order_stages_reach_metrics_and_tables(env: Env) -> N
     assert latency and latency[-1].order_log_id is not None
     assert latency[-1].total_ms >= latency[-1].venue_ms
     assert any(r.route == "/health" for r in requests)
+
+
+async def test_a_flush_larger_than_a_chunk_writes_every_record(env: Env) -> None:
+    monitor = env.runtime.monitor
+    await monitor.flush()
+    count = 2 * FLUSH_CHUNK + 37  # three transactions of requests
+    now = datetime.now(UTC)
+    for n in range(count):
+        monitor.record_request(RequestRecord(now, "POST", f"/chunk/{n % 3}", 200, float(n)))
+    assert monitor.pending == count
+    assert await monitor.flush() == count
+    assert monitor.pending == 0
+    async with env.runtime.sessionmaker() as session:
+        durations = (
+            await session.scalars(
+                select(RequestLog.duration_ms).where(RequestLog.route.like("/chunk/%"))
+            )
+        ).all()
+    assert sorted(durations) == [float(n) for n in range(count)]
 
 
 async def test_metrics_can_be_switched_off(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from openalgo.brokers.sandbox.state import PositionKey
 from openalgo.brokers.sandbox.store import LedgerTx, NeedsLocks, StaleState, fill_warmups
 from openalgo.db.session import SessionMaker
+from openalgo.db.write_gate import gated
 from openalgo.errors import ServiceUnavailable
 
 log = logging.getLogger("openalgo.sandbox.writer")
@@ -296,6 +297,13 @@ class BatchWriter:
             return
 
     async def _once(
+        self, lane: _Lane, jobs: list[_Job], attempt: int, optimistic: bool
+    ) -> tuple[list[Any], LedgerTx]:
+        # On SQLite, the whole transaction holds the process's write gate (`db.write_gate`).
+        async with gated(self._engine):
+            return await self._attempt(lane, jobs, attempt, optimistic)
+
+    async def _attempt(
         self, lane: _Lane, jobs: list[_Job], attempt: int, optimistic: bool
     ) -> tuple[list[Any], LedgerTx]:
         # An optimistic batch on PostgreSQL reads without locks and writes in one statement
