@@ -42,8 +42,11 @@ log = logging.getLogger("openalgo.sandbox.reads")
 Processor = Callable[[Any], Any]
 DRIVERS = ("asyncpg", "aiosqlite")
 # Held read connections per `Reads` on PostgreSQL (SQLite's count is in `db.engine`, whose pool
-# makes room for it). Chosen by bench/sandbox_reads.py: see `Reads`.
-POSTGRES_READ_LANES = 4
+# makes room for it). bench/sandbox_reads.py, 32 concurrent callers of a funds-row read: 1, 2, 4
+# and 8 lanes all serve ~20-25k reads/s in one process (a round trip is ~40 us), so more only
+# costs server connections per worker (the writers already hold up to eight). Two, so that one
+# slow read (a busy account's day of trades) does not hold up all the others.
+POSTGRES_READ_LANES = 2
 
 
 class _Plan:
