@@ -10,6 +10,11 @@ and CPU per call in this process). Prices come from a fresh quote board, as with
 Then one account gets ``--day-trades`` more trades today (``funds`` and ``positionbook`` sum the
 day's realised P&L from them) and those two reads are timed again.
 
+First, one funds-row SELECT through `Reads.all` alone, by the way it reaches the database: through
+a session, on a connection checked out of the pool per read (what a closed `Reads` does), and on
+held connections ("lanes", the default) with 1, 2, 4 and 8 of them: the per-read cost of the
+checkout and checkin, and how many lanes concurrent callers need.
+
 To compare with another checkout's code, run this file with that checkout's interpreter (the
 ledger is imported from the installed package; only `bench._sandbox_setup` comes from here).
 
@@ -31,6 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import bindparam, select
+
 from bench._sandbox_setup import (
     Market,
     fresh_database,
@@ -41,6 +48,8 @@ from bench._sandbox_setup import (
     started_engine,
 )
 from openalgo.brokers.sandbox import SandboxEngine, SandboxVenue
+from openalgo.brokers.sandbox.driver_reads import PreparedRead, Reads
+from openalgo.brokers.sandbox.store import FUNDS
 from openalgo.domain.enums import Action, PriceType, Product
 from openalgo.domain.orders import OrderRequest
 
@@ -104,6 +113,32 @@ async def measure(
     )
 
 
+FUNDS_ROW = PreparedRead(
+    select(FUNDS).where(
+        FUNDS.c.ledger == bindparam("ledger"), FUNDS.c.user_id == bindparam("user_id")
+    )
+)
+
+
+async def measure_read_paths(
+    engine: SandboxEngine, users: list[int], calls: int, clients: int
+) -> None:
+    """`Reads.all` of one funds row: session, checkout per read, held lanes."""
+    sessionmaker = engine.read_sessionmaker
+    checkout = Reads(sessionmaker)
+    await checkout.aclose()  # closed: a pool checkout and checkin per read
+    paths = {"session": Reads(sessionmaker, direct=False), "checkout/read": checkout}
+    for lanes in (1, 2, 4, 8):
+        paths[f"{lanes} lane{'s' if lanes > 1 else ''}"] = Reads(sessionmaker, lanes=lanes)
+    for name, reads in paths.items():
+
+        async def call(user: int, reads: Reads = reads) -> Any:
+            return await reads.all(FUNDS_ROW, {"ledger": "sandbox", "user_id": user})
+
+        await measure(name, call, users, calls, clients)
+        await reads.aclose()
+
+
 async def run(backend: str, calls: int, clients: int, symbols_count: int, day_trades: int) -> None:
     symbols = [f"STOCK{i:02d}" for i in range(symbols_count)]
     async with fresh_database(backend) as (db, _settings):
@@ -113,6 +148,9 @@ async def run(backend: str, calls: int, clients: int, symbols_count: int, day_tr
         resting = await asyncio.gather(*(build_book(engine, u, symbols) for u in users))
         ids = dict(zip(users, resting, strict=True))
         venues = {u: SandboxVenue(engine, u) for u in users}
+        print(" Reads.all, one funds row:")
+        await measure_read_paths(engine, users, calls, clients)
+        print(" venue bodies:")
         reads: dict[str, Callable[[int], Awaitable[Any]]] = {
             "funds": lambda u: venues[u].funds_body(),
             "positionbook": lambda u: venues[u].positionbook_body(),

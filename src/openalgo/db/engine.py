@@ -24,6 +24,13 @@ from openalgo.settings import Settings
 
 # Execution option read by the BEGIN hook: "IMMEDIATE" for writers, "DEFERRED" for readers.
 SQLITE_BEGIN_OPTION = "openalgo_sqlite_begin"
+# Connections each sandbox ledger's reads hold on SQLite (`brokers.sandbox.driver_reads.Reads`).
+# bench/sandbox_reads.py, 32 concurrent callers of a funds-row read: 16-18k reads/s in one
+# process on 1, 2, 4 or 8 lanes (the event loop is the limit, not the lanes' threads). Two, so
+# that one slow read (a busy account's day of trades) does not hold up all the others.
+SQLITE_READ_LANES = 2
+# The ledgers that hold them: the sandbox (analyzer mode) and the simulator broker's.
+SQLITE_LEDGERS = 2
 
 
 def create_engine(settings: Settings, url: str | None = None, **overrides: Any) -> AsyncEngine:
@@ -46,7 +53,9 @@ def _sqlite_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngin
     if in_memory:
         kwargs["poolclass"] = StaticPool
     else:
-        kwargs["pool_size"] = min(settings.db_pool_size, 8)
+        # The pool has no overflow, so the connections the ledgers' reads hold for good are
+        # added on top: holding them must not leave sessions (and the writers) waiting.
+        kwargs["pool_size"] = min(settings.db_pool_size, 8) + SQLITE_LEDGERS * SQLITE_READ_LANES
         kwargs["max_overflow"] = 0
         kwargs["pool_timeout"] = settings.db_pool_timeout
     kwargs.update(overrides)

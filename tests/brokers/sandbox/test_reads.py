@@ -249,17 +249,20 @@ async def test_driver_rows_equal_sqlalchemy_rows_value_for_value(
         (views._GTTS[False], base),
         (views._OPEN_QUANTITY, {**base, "symbol": "ZEEL", "exchange": "BSE", "product": "MIS"}),
     ]
-    for read, params in reads:
-        ours = await direct.all(read, params)
-        theirs = await through_sqlalchemy.all(read, params)
-        assert ours, str(read.stmt)
-        assert [tuple(r) for r in ours] == [tuple(r) for r in theirs]
-        for mine, reference in zip(ours, theirs, strict=True):
-            for a, b in zip(mine, reference, strict=True):
-                assert type(a) is type(b)
-                if isinstance(a, datetime):
-                    assert a.tzinfo is not None and a.utcoffset() == b.utcoffset()
-                    assert a.astimezone(UTC) == b
+    try:
+        for read, params in reads:
+            ours = await direct.all(read, params)
+            theirs = await through_sqlalchemy.all(read, params)
+            assert ours, str(read.stmt)
+            assert [tuple(r) for r in ours] == [tuple(r) for r in theirs]
+            for mine, reference in zip(ours, theirs, strict=True):
+                for a, b in zip(mine, reference, strict=True):
+                    assert type(a) is type(b)
+                    if isinstance(a, datetime):
+                        assert a.tzinfo is not None and a.utcoffset() == b.utcoffset()
+                        assert a.astimezone(UTC) == b
+    finally:
+        await direct.aclose()  # its held connection goes back to the pool
 
 
 async def test_a_missing_parameter_is_an_error_not_a_null(engine: SandboxEngine, user: int) -> None:

@@ -200,6 +200,8 @@ class SandboxEngine:
         if self._side_tasks:
             await asyncio.gather(*self._side_tasks, return_exceptions=True)
         await self.writer.stop()
+        # The reads' held connections go back to the pool before the app disposes of it.
+        await self.reads.aclose()
         for key in list(self._wanted):
             self.feed.release(*key)
         self._wanted.clear()
