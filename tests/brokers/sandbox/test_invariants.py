@@ -121,6 +121,7 @@ async def test_a_stale_read_cannot_overwrite(
             ledger="sandbox",
             now=MORNING,
             today=ist(MORNING).date(),
+            session_day=ist(MORNING).date(),
             new_funds=lambda _u: D("1000"),
             settle=settle_t1,
         )

@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from openalgo.brokers.base import MarketData, OrderNotFound, OrderRejected
 from openalgo.brokers.sandbox import gtt as gtt_ops
-from openalgo.brokers.sandbox import views
+from openalgo.brokers.sandbox import sessions, views
 from openalgo.brokers.sandbox.book import GttLeg, Resting, RestingBook, SymbolKey
 from openalgo.brokers.sandbox.config import (
     WEEKDAYS,
@@ -272,6 +272,7 @@ class SandboxEngine:
             ledger=self.ledger,
             now=now,
             today=ist(now).date(),
+            session_day=sessions.session_day(self.session_start(now)),
             new_funds=lambda user_id: self.config(user_id).starting_capital,
             settle=settle_t1,
             cache=self.rows,
@@ -598,16 +599,7 @@ class SandboxEngine:
 
     def session_start(self, now: datetime | None = None) -> datetime:
         """Start of the current trading session (OpenAlgo's SESSION_EXPIRY_TIME, 03:00 IST)."""
-        local = ist(now or self.clock.now())
-        start = local.replace(
-            hour=self.timing.session_start.hour,
-            minute=self.timing.session_start.minute,
-            second=0,
-            microsecond=0,
-        )
-        if local < start:
-            start -= timedelta(days=1)
-        return start.astimezone(UTC)
+        return sessions.session_start(now or self.clock.now(), self.timing.session_start)
 
     async def orders(self, user_id: int, *, all_sessions: bool = False) -> list[OrderState]:
         since = None if all_sessions else self.session_start()

@@ -7,6 +7,8 @@ with what the engine stored:
 1. every complete order has exactly one trade, at its quantity and average price, and no other
    order has a trade (exactly-once fills);
 2. each trade's booked P&L, each position's quantity and cost, and each holding match the replay;
+   each position's P&L of the day (``today_realized_pnl`` for ``realized_on``) is the sum its
+   row's trades booked on that session day, and no later day booked any P&L the row lacks;
 3. realised P&L in funds equals the replay's;
 4. used margin equals the margin held by open orders, open positions and active GTTs;
 5. cash is conserved, to the paisa: available + used margin + holdings at cost
@@ -18,14 +20,17 @@ The replay is written separately from the engine's netting on purpose: it is the
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, time
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openalgo.brokers.sandbox.config import EngineTiming
 from openalgo.brokers.sandbox.rules import t1_settlement_day
+from openalgo.brokers.sandbox.sessions import session_day, session_start
 from openalgo.brokers.sandbox.state import OPEN_STATUSES
 from openalgo.brokers.sandbox.store import FUNDS, GTTS, HOLDINGS, ORDERS, POSITIONS, TRADES
 from openalgo.domain.calendar import MarketCalendar
@@ -35,9 +40,13 @@ from openalgo.domain.money import ZERO, cost, paise
 
 @dataclass
 class _Lot:
+    """One position row's life in the replay: it ends when T+1 settlement deletes the row."""
+
     qty: Decimal = ZERO
     cost: Decimal = ZERO
     day: date | None = None
+    # Realised P&L booked per session day (`sessions.py`), for the row's bucket of the day.
+    booked: dict[date, Decimal] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,12 +56,20 @@ class _Holding:
 
 
 async def check_ledger(
-    session: AsyncSession, ledger: str, user_id: int, *, calendar: MarketCalendar | None = None
+    session: AsyncSession,
+    ledger: str,
+    user_id: int,
+    *,
+    calendar: MarketCalendar | None = None,
+    session_start_at: time | None = None,
 ) -> list[str]:
     """Every way the stored ledger of ``user_id`` disagrees with its trades (empty if none).
 
     ``calendar``: the engine's, for the days CNC trades settle (T+1 on trading days); without
-    one, every day is a trading day."""
+    one, every day is a trading day. ``session_start_at``: the engine's
+    ``EngineTiming.session_start`` (its default without one), which days the P&L of the day
+    is filed under."""
+    at = EngineTiming().session_start if session_start_at is None else session_start_at
     problems: list[str] = []
     funds = (
         await session.execute(
@@ -173,6 +190,8 @@ async def check_ledger(
             lot.qty += side * qty
             lot.cost += cost(px * qty)
         realized += booked
+        traded_on = session_day(session_start(t.created_at, at))
+        lot.booked[traded_on] = lot.booked.get(traded_on, ZERO) + booked
         if booked != t.realized_pnl:
             problems.append(f"trade {t.tradeid} booked {t.realized_pnl}, replay says {booked}")
     settle_before(funds.settled_on)
@@ -187,6 +206,8 @@ async def check_ledger(
             problems.append(
                 f"position {key}: stored {qty} @ cost {basis}, replay {lot.qty} @ cost {lot.cost}"
             )
+        if row is not None:
+            problems.extend(_day_bucket_problems(key, row, lot))
         if row is not None and row.quantity == 0 and row.margin_blocked != 0:
             problems.append(f"closed position {key} still holds margin {row.margin_blocked}")
         if row is not None and row.margin_blocked < 0:
@@ -225,3 +246,24 @@ async def check_ledger(
             f"{funds.realized_pnl} = {right}"
         )
     return problems
+
+
+def _day_bucket_problems(key: tuple[str, str, str], row: Any, lot: _Lot) -> list[str]:
+    """The row's P&L of the day against what the replay booked per session day.
+
+    The bucket holds one day, ``realized_on``: it must be that day's sum, and no later day may
+    have booked P&L (it would have moved the bucket on). Earlier days are gone by design. A row
+    without a day (from before the bucket existed, with no fill since) is not checked."""
+    on = row.realized_on
+    if on is None:
+        return []
+    out = []
+    expected = lot.booked.get(on, ZERO)
+    if row.today_realized_pnl != expected:
+        out.append(
+            f"position {key}: P&L of {on} is {row.today_realized_pnl}, its trades say {expected}"
+        )
+    later = {day: pnl for day, pnl in lot.booked.items() if day > on and pnl}
+    if later:
+        out.append(f"position {key}: P&L of {on} kept, but later days booked {later}")
+    return out

@@ -250,7 +250,6 @@ async def execute_fill(tx: LedgerTx, ctx: Context, order: OrderState, price: Dec
         pos.cost -= released_cost
         pos.margin_blocked -= released_margin
         pos.quantity += side * closing
-        pos.realized_pnl += realized
         funds.release(released_margin)
         funds.book(realized)
     if opening:
@@ -261,6 +260,9 @@ async def execute_fill(tx: LedgerTx, ctx: Context, order: OrderState, price: Dec
         pos.quantity += side * opening
         pos.cost += cost(price * opening)
         pos.margin_blocked += needed
+    # Every fill, closing or not, files under the session day, so a row's bucket is always the
+    # day of its last fill (`invariants.py` replays the same rule).
+    pos.book(realized, tx.session_day)
     pos.last_price = price
     pos.dirty = True
     order.status = OrderStatus.COMPLETE.value

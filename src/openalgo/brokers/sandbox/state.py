@@ -67,6 +67,9 @@ class PositionState:
     instrument_type: str
     expiry: date | None
     opened_on: date
+    # The realised P&L booked on the session day ``realized_on`` (see `book`).
+    today_realized_pnl: Decimal = ZERO
+    realized_on: date | None = None
     version: int = 0
     dirty: bool = False
     deleted: bool = False
@@ -74,6 +77,20 @@ class PositionState:
     @property
     def key(self) -> PositionKey:
         return (self.user_id, self.symbol, self.exchange, self.product)
+
+    def book(self, realized: Decimal, day: date) -> None:
+        """Add a fill's realised P&L (0 for a fill that only opens) to the position, and to its
+        bucket for the session ``day``. A bucket left from an earlier day starts again, which is
+        the whole day rollover: no job resets rows at midnight."""
+        if self.realized_on != day:
+            self.realized_on = day
+            self.today_realized_pnl = ZERO
+        self.realized_pnl += realized
+        self.today_realized_pnl += realized
+
+    def realized_today(self, day: date) -> Decimal:
+        """Realised P&L of the session ``day``: the bucket if it is that day's, else nothing."""
+        return self.today_realized_pnl if self.realized_on == day else ZERO
 
     @property
     def average_price(self) -> Decimal:

@@ -99,6 +99,8 @@ def position_from(row: Any) -> PositionState:
         instrument_type=row.instrument_type,
         expiry=row.expiry,
         opened_on=row.opened_on,
+        today_realized_pnl=row.today_realized_pnl,
+        realized_on=row.realized_on,
         version=row.version,
     )
 
@@ -186,6 +188,7 @@ class LedgerTx:
         ledger: str,
         now: datetime,
         today: date,
+        session_day: date,
         new_funds: Callable[[int], Decimal],
         settle: Callable[[LedgerTx, FundsState], Awaitable[None]],
         cache: RowCache | None = None,
@@ -198,7 +201,11 @@ class LedgerTx:
         # 1 on the first run of a batch; a retry (after a lost race) re-reads everything.
         self.attempt = 1
         self.now = now
+        # ``today`` is the IST calendar day (T+1 settlement, positions' opened_on);
+        # ``session_day`` the trading session's day (`sessions.py`), which today's P&L is filed
+        # under. They differ between midnight and the session start (03:00 IST).
         self.today = today
+        self.session_day = session_day
         self._new_funds = new_funds
         self._settle = settle
         dialect = (
@@ -823,6 +830,8 @@ def _position_values(pos: PositionState, now: datetime) -> dict[str, Any]:
         "instrument_type": pos.instrument_type,
         "expiry": pos.expiry,
         "opened_on": pos.opened_on,
+        "today_realized_pnl": pos.today_realized_pnl,
+        "realized_on": pos.realized_on,
         "version": pos.version,
         "updated_at": now,
     }

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, and_, bindparam, cast, func, literal_column, select
-from sqlalchemy.sql.elements import BindParameter, ColumnClause
+from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy.sql.elements import BindParameter
 
 from openalgo.brokers.sandbox.driver_reads import PreparedRead, Reads
 from openalgo.brokers.sandbox.gtt import GTT_ACTIVE
 from openalgo.brokers.sandbox.ops import CancelAllResult, CloseResult
+from openalgo.brokers.sandbox.sessions import session_day
 from openalgo.brokers.sandbox.state import (
     FundsState,
     GttState,
@@ -254,20 +255,6 @@ class Account:
     positions: list[BookPosition]
 
 
-def _today_paise(sqlite_dialect: bool) -> Any:
-    """Sum of ``realized_pnl`` in whole paise, exactly, on either database.
-
-    PostgreSQL sums NUMERIC exactly. SQLite stores money as decimal text and would sum it as
-    binary floats, so each value is first turned into an integer number of paise there: the float
-    nearest ``value * 100`` is within 1e-3 of the whole number for any amount below 10^13 rupees
-    (money has two decimals), so rounding it gives the exact paise and the integer sum is exact.
-    """
-    hundred: ColumnClause[Any] = literal_column("100")
-    if sqlite_dialect:
-        return func.sum(cast(func.round(TRADES.c.realized_pnl * hundred), BigInteger))
-    return cast(func.sum(TRADES.c.realized_pnl * hundred), BigInteger)
-
-
 # Only what FundsState and PositionState hold (each column costs a result processor per row).
 _FUNDS_FIELDS = (
     "id",
@@ -294,41 +281,29 @@ _POSITION_FIELDS = (
     "instrument_type",
     "expiry",
     "opened_on",
+    "today_realized_pnl",
+    "realized_on",
     "version",
     "updated_at",
 )
 
 
-def _account_statement(*, sqlite_dialect: bool) -> Select[Any]:
-    """Funds LEFT JOIN positions LEFT JOIN today's realised P&L per position key (one row per
-    position, or a single row without a position).
+def _account_statement() -> Select[Any]:
+    """Funds LEFT JOIN positions: one row per position, or a single row without a position.
 
-    Today's P&L is aggregated in the database, so its cost does not grow with the number of
-    trades shipped to Python (an algo can trade thousands of times a day).
+    Today's realised P&L is a column of the position row (kept by the writer with each fill,
+    `PositionState.book`), so the read does not grow with the number of trades of the day: an algo
+    can trade thousands of times a day, and summing them here made ``/funds`` several times slower
+    by the end of a busy day (bench/sandbox_reads.py, busy-account rows).
     """
-    t = TRADES.c
-    today = (
-        select(t.symbol, t.exchange, t.product, _today_paise(sqlite_dialect).label("paise"))
-        .where(t.ledger == _LEDGER, t.user_id == _USER, t.created_at >= _SINCE)
-        .group_by(t.symbol, t.exchange, t.product)
-        .subquery("today")
-    )
     p = POSITIONS.c
     joined = FUNDS.outerjoin(
         POSITIONS, and_(p.ledger == FUNDS.c.ledger, p.user_id == FUNDS.c.user_id)
-    ).outerjoin(
-        today,
-        and_(
-            today.c.symbol == p.symbol,
-            today.c.exchange == p.exchange,
-            today.c.product == p.product,
-        ),
     )
     return (
         select(
             *(FUNDS.c[name].label(f"f_{name}") for name in _FUNDS_FIELDS),
             *(p[name].label(f"p_{name}") for name in _POSITION_FIELDS),
-            today.c.paise,
         )
         .select_from(joined)
         .where(FUNDS.c.ledger == _LEDGER, FUNDS.c.user_id == _USER)
@@ -336,13 +311,17 @@ def _account_statement(*, sqlite_dialect: bool) -> Select[Any]:
     )
 
 
-_ACCOUNT = {flag: PreparedRead(_account_statement(sqlite_dialect=flag)) for flag in (True, False)}
+# Keyed by ``Reads.sqlite`` as when the statement differed per database (it summed trades in a
+# dialect-specific way); it is the same statement for both now. Kept so for callers that index it
+# (tests/brokers/sandbox/test_reads.py); to collapse into one `PreparedRead` with them.
+_ACCOUNT = {flag: PreparedRead(_account_statement()) for flag in (True, False)}
 
 
 async def load_account(reads: Reads, ledger: str, user_id: int, since: datetime) -> Account:
-    """The user's funds and positions, each position with today's (``since``) realised P&L."""
-    params = {"ledger": ledger, "user_id": user_id, "since": since}
-    rows = await reads.all(_ACCOUNT[reads.sqlite], params)
+    """The user's funds and positions, each position with the realised P&L of the session that
+    starts at ``since`` (`SandboxEngine.session_start`)."""
+    day = session_day(since)
+    rows = await reads.all(_ACCOUNT[reads.sqlite], {"ledger": ledger, "user_id": user_id})
     if not rows:
         return Account(funds=None, positions=[])
     first = rows[0]
@@ -358,30 +337,35 @@ async def load_account(reads: Reads, ledger: str, user_id: int, since: datetime)
         settled_on=first.f_settled_on,
         version=first.f_version,
     )
-    positions = [
-        BookPosition(
-            position=PositionState(
-                id=r.p_id,
-                user_id=funds.user_id,
-                symbol=r.p_symbol,
-                exchange=r.p_exchange,
-                product=r.p_product,
-                quantity=r.p_quantity,
-                cost=r.p_cost,
-                margin_blocked=r.p_margin_blocked,
-                realized_pnl=r.p_realized_pnl,
-                last_price=r.p_last_price,
-                instrument_type=r.p_instrument_type,
-                expiry=r.p_expiry,
-                opened_on=r.p_opened_on,
-                version=r.p_version,
-            ),
-            updated_at=r.p_updated_at,
-            today_realized=ZERO if r.paise is None else Decimal(r.paise).scaleb(-2),
+    positions = []
+    for r in rows:
+        if r.p_id is None:
+            continue
+        position = PositionState(
+            id=r.p_id,
+            user_id=funds.user_id,
+            symbol=r.p_symbol,
+            exchange=r.p_exchange,
+            product=r.p_product,
+            quantity=r.p_quantity,
+            cost=r.p_cost,
+            margin_blocked=r.p_margin_blocked,
+            realized_pnl=r.p_realized_pnl,
+            last_price=r.p_last_price,
+            instrument_type=r.p_instrument_type,
+            expiry=r.p_expiry,
+            opened_on=r.p_opened_on,
+            today_realized_pnl=r.p_today_realized_pnl,
+            realized_on=r.p_realized_on,
+            version=r.p_version,
         )
-        for r in rows
-        if r.p_id is not None
-    ]
+        positions.append(
+            BookPosition(
+                position=position,
+                updated_at=r.p_updated_at,
+                today_realized=position.realized_today(day),
+            )
+        )
     return Account(funds=funds, positions=positions)
 
 
@@ -701,7 +685,3 @@ def funds_body(view: FundsView, mode: str = "analyze") -> dict[str, Any]:
         },
         "mode": mode,
     }
-
-
-def session_day(when: datetime) -> date:
-    return ist(when).date()

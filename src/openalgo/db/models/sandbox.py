@@ -125,6 +125,14 @@ class SandboxPosition(IdMixin, TimestampMixin, _Owned, Base):
     cost: Mapped[Decimal] = mapped_column(Cost(), nullable=False)  # of the open quantity, >= 0
     margin_blocked: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     realized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False)  # since the last reset
+    # Realised P&L of the session day ``realized_on`` (`brokers/sandbox/sessions.py`), kept by the
+    # writer with each fill so that reads of today's P&L do not sum the day's trades. It counts
+    # only while ``realized_on`` is the current session day: the first fill of a new day starts
+    # it again, so nothing has to reset rows at the day's turn.
+    today_realized_pnl: Mapped[Decimal] = mapped_column(
+        Money(), nullable=False, server_default="0.00"
+    )
+    realized_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     last_price: Mapped[Decimal] = mapped_column(Price(), nullable=False)
     instrument_type: Mapped[str] = mapped_column(String(8), nullable=False, default="")
     expiry: Mapped[date | None] = mapped_column(Date, nullable=True)
