@@ -7,8 +7,8 @@ One user per client holds a realistic book: open positions in ``--symbols`` symb
 closed this session, today's trades and orders, a couple of CNC holdings. Each read is timed
 sequentially (one caller, latency percentiles) and with ``--clients`` concurrent callers (calls/s
 and CPU per call in this process). Prices come from a fresh quote board, as with live ticks.
-Then one account gets ``--day-trades`` more trades today (``funds`` and ``positionbook`` sum the
-day's realised P&L from them) and those two reads are timed again.
+Then one account gets ``--day-trades`` more trades today and ``funds`` and ``positionbook`` are
+timed again: the P&L of the day is kept on the position rows, so the figures should not move.
 
 First, one funds-row SELECT through `Reads.all` alone, by the way it reaches the database: through
 a session, on a connection checked out of the pool per read (what a closed `Reads` does), and on
@@ -163,7 +163,7 @@ async def run(backend: str, calls: int, clients: int, symbols_count: int, day_tr
         for name, call in reads.items():
             await measure(name, call, users, calls, clients)
         if day_trades:
-            # One busy account: thousands of trades today (the P&L of the day is summed from them).
+            # One busy account: thousands of trades today (reads must not depend on their number).
             busy = users[0]
             for start in range(0, day_trades, 256):
                 await asyncio.gather(

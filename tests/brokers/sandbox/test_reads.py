@@ -1,10 +1,11 @@
-"""The fast read path cannot be wrong about money: one statement per book, today's P&L summed
-exactly in the database, rows read on the driver connection equal to SQLAlchemy's, and nothing
-cached between reads (a write by this engine or another is in the next read)."""
+"""The fast read path cannot be wrong about money: one statement per book, today's P&L read
+from the position rows' buckets (kept by the writer, `test_today_pnl.py`), rows read on the
+driver connection equal to SQLAlchemy's, and nothing cached between reads (a write by this
+engine or another is in the next read)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from openalgo.brokers.base import OrderNotFound
 from openalgo.brokers.sandbox import SandboxEngine, views
 from openalgo.brokers.sandbox.driver_reads import PreparedRead, Reads
+from openalgo.brokers.sandbox.sessions import session_day
 from openalgo.brokers.sandbox.store import FUNDS, POSITIONS, TRADES
 from openalgo.db.session import SessionMaker
 from openalgo.domain.clock import ManualClock, ist
@@ -25,7 +27,16 @@ from tests.fakes.market import tick
 D = Decimal
 
 
-def _position(user: int, symbol: str, quantity: str, cost: str, when: datetime) -> dict[str, Any]:
+def _position(
+    user: int,
+    symbol: str,
+    quantity: str,
+    cost: str,
+    when: datetime,
+    *,
+    today: str = "0.00",
+    on: date | None = None,
+) -> dict[str, Any]:
     return {
         "user_id": user,
         "ledger": "sandbox",
@@ -36,6 +47,8 @@ def _position(user: int, symbol: str, quantity: str, cost: str, when: datetime) 
         "cost": D(cost),
         "margin_blocked": D("0.00"),
         "realized_pnl": D("0.00"),
+        "today_realized_pnl": D(today),
+        "realized_on": on,
         "last_price": D("100.0000"),
         "instrument_type": "EQ",
         "opened_on": when.date(),
@@ -72,46 +85,37 @@ def _trade(
     }
 
 
-async def test_todays_realized_pnl_is_summed_exactly_per_position(
+async def test_todays_realized_pnl_is_read_from_the_position_rows(
     engine: SandboxEngine, user: int, db: AsyncEngine
 ) -> None:
+    """Each position's P&L of the day is its row's bucket when the bucket is today's, else 0;
+    the day's trades are not read (here they disagree with the rows, and lose)."""
     await engine.settle_if_due(user)  # makes the funds row
     start = engine.session_start()
     now = start + timedelta(hours=7)
     yesterday = start - timedelta(hours=2)
-    big = "12345678901.23"  # binary floats cannot add this to paise exactly
+    today, before = session_day(start), session_day(start - timedelta(days=1))
+    big = "12345678901.52"
     async with db.begin() as conn:
         await conn.execute(
             insert(POSITIONS),
             [
-                _position(user, "SBIN", "0", "0", now),  # closed today: keeps today's P&L
-                _position(user, "INFY", "5", "7500.5", now),
-                _position(user, "TCS", "0", "0", yesterday),  # closed before today: not shown
+                _position(user, "SBIN", "0", "0", now, today=big, on=today),  # closed today
+                _position(user, "INFY", "5", "7500.5", now, today="0.07", on=today),
+                _position(user, "WIPRO", "2", "200", now, today="9.00", on=before),  # old bucket
+                _position(user, "TCS", "0", "0", yesterday, today="3.00", on=before),  # not shown
             ],
         )
-        await conn.execute(
-            insert(TRADES),
-            [
-                _trade(user, 1, "SBIN", big, now),
-                _trade(user, 2, "SBIN", "0.10", now),
-                _trade(user, 3, "SBIN", "0.20", now),
-                _trade(user, 4, "SBIN", "-0.01", now),
-                _trade(user, 5, "SBIN", "1000.00", yesterday),  # an earlier session
-                _trade(user, 6, "SBIN", "5.00", now, ledger="simulator"),  # another ledger
-                _trade(user, 7, "SBIN", "7.00", now, product="CNC"),  # another position
-                _trade(user, 8, "INFY", "0.07", now),
-                _trade(user, 9, "TCS", "3.00", yesterday),
-            ],
-        )
+        await conn.execute(insert(TRADES), [_trade(user, 1, "SBIN", "1000.00", now)])
 
     account = await views.load_account(engine.reads, "sandbox", user, start)
 
-    today = {b.position.symbol: b.today_realized for b in account.positions}
-    assert today == {"SBIN": D("12345678901.52"), "INFY": D("0.07"), "TCS": D(0)}
-    assert [b.position.quantity for b in account.positions] == [0, 5, 0]
+    pnl = {b.position.symbol: b.today_realized for b in account.positions}
+    assert pnl == {"SBIN": D(big), "INFY": D("0.07"), "WIPRO": D(0), "TCS": D(0)}
+    assert [b.position.quantity for b in account.positions] == [0, 5, 2, 0]
     assert account.positions[1].position.cost == D("7500.5")
     lines = await engine.position_lines(user)
-    assert [line.position.symbol for line in lines] == ["SBIN", "INFY"]
+    assert [line.position.symbol for line in lines] == ["SBIN", "INFY", "WIPRO"]
     view = await engine.funds_view(user)
     assert view.today_realized == D("12345678901.59")
 
@@ -239,7 +243,7 @@ async def test_driver_rows_equal_sqlalchemy_rows_value_for_value(
 
     base = {"ledger": "sandbox", "user_id": user}
     reads: list[tuple[PreparedRead, dict[str, Any]]] = [
-        (views._ACCOUNT[direct.sqlite], {**base, "since": since}),
+        (views._ACCOUNT, base),
         (views._ORDERS[True], {**base, "since": since}),
         (views._ORDERS[False], base),
         (views._TRADES[False], base),

@@ -58,7 +58,8 @@ class _Node:
     subs: list[tuple[str | None, _Node]] = field(default_factory=list)
     request_names: list[str] = field(default_factory=list)
     response_name: str | None = None
-    header_params: list[Any] = field(default_factory=list)
+    header_params: list[Any] = field(default_factory=list)  # FastAPI validates these
+    plain_headers: list[tuple[str, str]] = field(default_factory=list)  # (argument, header)
     use_cache: bool = True
 
 
@@ -82,6 +83,7 @@ def _node(dependant: Dependant, seen: set[Any]) -> _Node:
     ):
         raise Unplannable(f"{call.__name__} has parameters the dispatcher does not resolve")
     seen.add(call)
+    plain = [f for f in dependant.header_params if _plain_optional_header(f)]
     node = _Node(
         call=call,
         request_names=[
@@ -90,7 +92,8 @@ def _node(dependant: Dependant, seen: set[Any]) -> _Node:
             if name
         ],
         response_name=dependant.response_param_name,
-        header_params=list(dependant.header_params),
+        header_params=[f for f in dependant.header_params if f not in plain],
+        plain_headers=[(f.name, f.alias) for f in plain],
         use_cache=dependant.use_cache,
     )
     for sub in dependant.dependencies:
@@ -98,6 +101,20 @@ def _node(dependant: Dependant, seen: set[Any]) -> _Node:
             raise Unplannable(f"{call.__name__}: a dependency reads the body")
         node.subs.append((sub.name, _node(sub, seen)))
     return node
+
+
+def _plain_optional_header(param: Any) -> bool:
+    """A ``str | None = None`` header without constraints: its value is the header as sent (or
+    None), which is all FastAPI's validation of it can produce, so it is read directly (FastAPI's
+    `request_params_to_args` cost more than the rest of the order guard's dependency)."""
+    info = param.field_info
+    return (
+        info.annotation == (str | None)
+        and info.default is None
+        and not info.metadata
+        and isinstance(param.alias, str)
+        and "_" not in param.alias
+    )
 
 
 def _json_media(content_type: str) -> bool:
@@ -258,6 +275,10 @@ class _Solve:
             values[name] = self.request
         if node.response_name:
             values[node.response_name] = self.response
+        if node.plain_headers:
+            headers = self.request.headers
+            for name, header in node.plain_headers:
+                values[name] = headers.get(header)
         if node.header_params:
             found, errors = request_params_to_args(node.header_params, self.request.headers)
             if errors:

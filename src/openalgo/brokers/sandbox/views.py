@@ -311,17 +311,14 @@ def _account_statement() -> Select[Any]:
     )
 
 
-# Keyed by ``Reads.sqlite`` as when the statement differed per database (it summed trades in a
-# dialect-specific way); it is the same statement for both now. Kept so for callers that index it
-# (tests/brokers/sandbox/test_reads.py); to collapse into one `PreparedRead` with them.
-_ACCOUNT = {flag: PreparedRead(_account_statement()) for flag in (True, False)}
+_ACCOUNT = PreparedRead(_account_statement())
 
 
 async def load_account(reads: Reads, ledger: str, user_id: int, since: datetime) -> Account:
     """The user's funds and positions, each position with the realised P&L of the session that
     starts at ``since`` (`SandboxEngine.session_start`)."""
     day = session_day(since)
-    rows = await reads.all(_ACCOUNT[reads.sqlite], {"ledger": ledger, "user_id": user_id})
+    rows = await reads.all(_ACCOUNT, {"ledger": ledger, "user_id": user_id})
     if not rows:
         return Account(funds=None, positions=[])
     first = rows[0]
