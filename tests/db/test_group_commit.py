@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openalgo.db.engine import create_engine
-from openalgo.db.group_commit import GroupCommitter
+from openalgo.db.group_commit import LINGER, GroupCommitter
 from openalgo.db.session import SessionMaker, create_sessionmaker
 from tests.conftest import make_settings
 
@@ -83,3 +83,54 @@ async def test_aclose_waits_for_pending_work(sessionmaker: SessionMaker) -> None
     assert await count(sessionmaker) == 5
     assert [t.result() for t in tasks] == [0, 10, 20, 30, 40]
     await committer.aclose()  # idle: returns at once
+
+
+async def test_one_connection_serves_back_to_back_batches_and_goes_back_when_idle(
+    sessionmaker: SessionMaker,
+) -> None:
+    engine = sessionmaker.kw["bind"]
+    checkouts: list[int] = []
+    event.listen(engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
+    recorder = Recorder()
+    committer: GroupCommitter[int, int] = GroupCommitter(
+        sessionmaker, recorder.apply, name="t", max_batch=3
+    )
+    results = await asyncio.gather(*(committer.submit(i) for i in range(30)))
+    assert results == [i * 10 for i in range(30)]
+    assert len(recorder.batches) >= 10  # at most three items a batch
+    await committer.aclose()
+    assert len(checkouts) == 1  # one connection for the whole burst
+    assert engine.sync_engine.pool.checkedout() == 0  # and back in the pool once idle
+    assert await count(sessionmaker) == 30
+
+
+async def test_a_failed_batch_gives_its_connection_back_and_the_rest_still_commit(
+    sessionmaker: SessionMaker,
+) -> None:
+    engine = sessionmaker.kw["bind"]
+    recorder = Recorder()
+    committer: GroupCommitter[int, int] = GroupCommitter(sessionmaker, recorder.apply, name="t")
+    outcomes = await asyncio.gather(
+        *(committer.submit(i) for i in (5, -1, 6)), return_exceptions=True
+    )
+    assert outcomes[0] == 50 and outcomes[2] == 60 and isinstance(outcomes[1], ValueError)
+    await committer.aclose()
+    assert engine.sync_engine.pool.checkedout() == 0
+    assert await count(sessionmaker) == 2
+
+
+async def test_an_item_submitted_while_the_writer_lets_go_of_its_connection_is_committed(
+    sessionmaker: SessionMaker,
+) -> None:
+    """The writer returns its connection once the queue has stayed empty for `LINGER`; a submit
+    landing while that return is under way must still be committed (a new writer starts or the
+    old one sees it), never left waiting. Submits are spaced around `LINGER` to hit that window."""
+    recorder = Recorder()
+    committer: GroupCommitter[int, int] = GroupCommitter(sessionmaker, recorder.apply, name="t")
+    spacing = [LINGER * (0.9 + 0.02 * (n % 15)) for n in range(150)]
+    async with asyncio.timeout(30):
+        for n, pause in enumerate(spacing):
+            assert await committer.submit(n) == n * 10
+            await asyncio.sleep(pause)
+    await committer.aclose()
+    assert await count(sessionmaker) == len(spacing)

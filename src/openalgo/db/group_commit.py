@@ -6,19 +6,26 @@ durability changes; what changes is that 30 orders arriving together cost one co
 flush, the commit is the expensive part of a small write.
 
 A batch that fails is retried item by item, so one bad item fails alone. The writer task starts
-on the first submit and ends when the queue is empty; `aclose` waits for it (lifespan shutdown).
+on the first submit and ends when the queue has stayed empty for `LINGER` seconds; `aclose` waits
+for it (lifespan shutdown). While it runs it keeps one connection out of the pool: a checkout per
+batch cost a pre-ping round trip on PostgreSQL, a rollback on return (a hand-off to aiosqlite's
+thread on SQLite) and ~80-140 µs of the event loop, and under a steady order flow the journal
+commits hundreds of batches a second. The connection goes back to the pool when the task ends,
+so nothing is held while idle, at shutdown or after a test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from openalgo.db.session import SessionMaker, transaction
+from openalgo.db.write_gate import gated
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +34,7 @@ log = logging.getLogger("openalgo.db.group_commit")
 
 Apply = Callable[[AsyncSession, Sequence[T]], Awaitable[Sequence[R]]]
 Prepare = Callable[[AsyncSession], Awaitable[None]]
+LINGER = 0.005  # seconds the writer waits on an empty queue before giving its connection back
 
 
 class GroupCommitter(Generic[T, R]):
@@ -47,39 +55,104 @@ class GroupCommitter(Generic[T, R]):
         self.max_batch = max_batch
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._writer: asyncio.Task[None] | None = None
+        bind = getattr(sessionmaker, "kw", {}).get("bind")
+        self._engine = bind if isinstance(bind, AsyncEngine) else None
+        self._conn: AsyncConnection | None = None
+        self._idle: asyncio.Future[None] | None = None  # the writer's wait for new items
 
     async def submit(self, item: T) -> R:
         """Run ``item`` in the next batch; returns its result once the batch is committed."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if self._writer is None or self._writer.done():
+        idle = self._idle
+        if idle is not None and not idle.done():
+            idle.set_result(None)  # wake the lingering writer now
+        elif self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain(), name=f"group-commit-{self.name}")
         return await future
 
     async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        while True:
             try:
-                await self._commit(batch)
-            except Exception as exc:
-                if len(batch) == 1:
-                    _fail(batch[0][1], exc)
+                while self._queue:
+                    await self._next_batch()
+                await self._linger()
+                if self._queue:
                     continue
-                log.warning("%s: a batch of %d failed; retrying one by one", self.name, len(batch))
-                for entry in batch:
-                    try:
-                        await self._commit([entry])
-                    except Exception as single:
-                        _fail(entry[1], single)
+            finally:
+                await self._release()
+            # No await between this test and the task's end: an item submitted while the
+            # connection went back is either seen here or finds this task done (a new one starts).
+            if not self._queue:
+                return
+
+    async def _linger(self) -> None:
+        """Wait up to `LINGER` for the next item (a submit wakes it at once)."""
+        idle = self._idle = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(LINGER):
+                await idle
+        except TimeoutError:
+            pass
+        finally:
+            self._idle = None
+
+    async def _next_batch(self) -> None:
+        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        try:
+            await self._commit(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch[0][1], exc)
+                return
+            log.warning("%s: a batch of %d failed; retrying one by one", self.name, len(batch))
+            for entry in batch:
+                try:
+                    await self._commit([entry])
+                except Exception as single:
+                    _fail(entry[1], single)
 
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
-        async with transaction(self.sessionmaker) as session:
-            if self.prepare is not None:
-                await self.prepare(session)
-            results = await self.apply(session, [item for item, _ in batch])
+        items = [item for item, _ in batch]
+        if self._engine is None:  # a test's session factory: a transaction of its own
+            async with transaction(self.sessionmaker) as session:
+                results = await self._apply(session, items)
+        else:
+            conn = await self._connection()
+            try:
+                async with (
+                    gated(conn),
+                    AsyncSession(bind=conn, expire_on_commit=False, autoflush=False) as session,
+                ):
+                    try:
+                        results = await self._apply(session, items)
+                    except BaseException:
+                        await session.rollback()
+                        raise
+                    await session.commit()
+            except BaseException:
+                await self._release()  # it may be broken; the next batch takes a fresh one
+                raise
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+    async def _apply(self, session: AsyncSession, items: list[T]) -> Sequence[R]:
+        if self.prepare is not None:
+            await self.prepare(session)
+        return await self.apply(session, items)
+
+    async def _connection(self) -> AsyncConnection:
+        assert self._engine is not None
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = await self._engine.connect()
+        return self._conn
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def aclose(self) -> None:
         """Wait until everything submitted so far is committed (or has failed)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openalgo.services.monitoring import UNMATCHED_ROUTE, OrderTiming, RequestRecord, TrafficMonitor
+from openalgo.services.monitoring import UNMATCHED_ROUTE, OrderTiming, TrafficMonitor
 
 # Keys in the request's ASGI state.
 REQUEST_START = "openalgo_request_start"  # time.perf_counter() at arrival
@@ -61,13 +61,10 @@ class MonitoringMiddleware:
             await self.app(scope, receive, observed_send)
         finally:
             user_id = state.get(USER_ID)
-            monitor.record_request(
-                RequestRecord(
-                    created_at=monitor.clock.now(),
-                    method=str(scope.get("method", "")),
-                    route=_route(scope),
-                    status=status,
-                    duration_ms=(time.perf_counter() - start) * 1000,
-                    user_id=user_id if isinstance(user_id, int) else None,
-                )
+            monitor.record(
+                str(scope.get("method", "")),
+                _route(scope),
+                status,
+                (time.perf_counter() - start) * 1000,
+                user_id if isinstance(user_id, int) else None,
             )
