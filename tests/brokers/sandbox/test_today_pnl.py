@@ -479,12 +479,15 @@ async def test_the_migration_fills_the_bucket_from_todays_trades(old_schema: Asy
     await migrations.check(old_schema)
 
     reads = Reads(create_sessionmaker(old_schema))
-    account = await views.load_account(reads, "sandbox", user, start)
+    try:
+        account = await views.load_account(reads, "sandbox", user, start)
+        other = await views.load_account(reads, "simulator", user, start)
+    finally:
+        await reads.aclose()  # its read lanes go back to the pool
     assert {b.position.symbol: b.today_realized for b in account.positions} == {
         "SBIN": D("12345678901.32"),
         "INFY": D(0),
     }
-    other = await views.load_account(reads, "simulator", user, start)
     assert [b.today_realized for b in other.positions] == [D("3.00")]
     async with old_schema.connect() as conn:
         rows = (
