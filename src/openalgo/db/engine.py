@@ -19,11 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from openalgo.db.write_gate import set_busy_timeout
+from openalgo.db.write_gate import SQLITE_BEGIN_OPTION, set_busy_timeout
 from openalgo.settings import Settings
 
-# Execution option read by the BEGIN hook: "IMMEDIATE" for writers, "DEFERRED" for readers.
-SQLITE_BEGIN_OPTION = "openalgo_sqlite_begin"
 # Connections each sandbox ledger's reads hold on SQLite (`brokers.sandbox.driver_reads.Reads`).
 # bench/sandbox_reads.py, 32 concurrent callers of a funds-row read: 16-18k reads/s in one
 # process on 1, 2, 4 or 8 lanes (the event loop is the limit, not the lanes' threads). Two, so

@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from openalgo.db.session import SessionMaker, transaction
+from openalgo.db.session import SessionMaker, bind_of, transaction
 from openalgo.db.write_gate import gated
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ class GroupCommitter(Generic[T, R]):
         self.max_batch = max_batch
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._writer: asyncio.Task[None] | None = None
-        bind = getattr(sessionmaker, "kw", {}).get("bind")
+        bind = bind_of(sessionmaker)
         self._engine = bind if isinstance(bind, AsyncEngine) else None
         self._conn: AsyncConnection | None = None
         self._idle: asyncio.Future[None] | None = None  # the writer's wait for new items

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -12,6 +13,12 @@ from openalgo.db.write_gate import gated
 SessionMaker = async_sessionmaker[AsyncSession]
 # Anything that opens a session when called: a SessionMaker, or a test's savepoint factory.
 SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+def bind_of(opener: SessionOpener) -> Any:
+    """The engine (or connection) a sessionmaker is bound to; None for other session openers
+    (a test's savepoint factory)."""
+    return getattr(opener, "kw", {}).get("bind")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
@@ -26,7 +33,7 @@ async def transaction(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]
 
     On a SQLite file it holds the process's write gate (`write_gate`) throughout.
     """
-    async with gated(getattr(sessionmaker, "kw", {}).get("bind")), sessionmaker() as session:
+    async with gated(bind_of(sessionmaker)), sessionmaker() as session:
         try:
             yield session
         except BaseException:

@@ -29,8 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 log = logging.getLogger("openalgo.db.write_gate")
 
 _ATTRIBUTE = "_openalgo_write_gate"
-# The execution option `engine.reader` sets; its transactions take no write lock.
-_BEGIN_OPTION = "openalgo_sqlite_begin"
+# Execution option read by the SQLite BEGIN hook (`db.engine`): "IMMEDIATE" for writers (the
+# default), "DEFERRED" for `engine.reader`'s views, whose transactions take no write lock. Defined
+# here, not in `engine`, which imports this module.
+SQLITE_BEGIN_OPTION = "openalgo_sqlite_begin"
 
 
 class WriteGate:
@@ -81,7 +83,10 @@ def write_gate(bind: Any) -> WriteGate | None:
     sync = bind.sync_engine
     if sync.dialect.name != "sqlite" or sync.url.database in (None, "", ":memory:"):
         return None
-    if str(bind.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")).upper() != "IMMEDIATE":
+    if (
+        str(bind.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")).upper()
+        != "IMMEDIATE"
+    ):
         return None
     loop = asyncio.get_running_loop()
     pool = sync.pool  # shared by every execution-options view of the engine

@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openalgo.db.group_commit import GroupCommitter
 from openalgo.db.models.order_log import IdempotencyKey, OrderLog
 from openalgo.db.repositories.order_log import IdempotencyRepository, OrderLogRepository
-from openalgo.db.session import SessionMaker, transaction
+from openalgo.db.session import SessionMaker, bind_of, transaction
 from openalgo.domain.clock import Clock, SystemClock
 from openalgo.errors import Conflict
 
@@ -196,7 +196,7 @@ class OrderJournal:
             sessionmaker, self._write, name="order-journal"
         )
         self._outcomes = self._writer
-        bind = getattr(sessionmaker, "kw", {}).get("bind")
+        bind = bind_of(sessionmaker)
         if getattr(getattr(bind, "dialect", None), "name", None) == "postgresql":
             self._outcomes = GroupCommitter(
                 sessionmaker,

@@ -152,7 +152,6 @@ class _Plan:
         self.dump_json = route.response_field is not None and isinstance(
             route.response_class, DefaultPlaceholder
         )
-        self.path_format = route.path_format
 
     async def read_body(self, request: Request) -> Any:
         """The body as FastAPI's handler reads it: decoded JSON, raw bytes, or `_UNDEFINED`."""
@@ -302,9 +301,6 @@ class V1Dispatch:
                 plan = _Plan(route)
             except Unplannable as exc:
                 self.unplanned[route.path] = str(exc)
-                continue
-            if "{" in route.path:
-                self.unplanned[route.path] = "path parameters"
                 continue
             for method in route.methods or ():
                 self.plans[(route.path, method)] = plan
