@@ -8,13 +8,17 @@ and p50/p99/max latency. What it shows is the gateway's own cost per request, wh
 HTTP figures are limited by; HTTP parsing and sending (~100 µs per request here) come on top.
 
     .venv/bin/python bench/rest_inprocess.py [--backend sqlite|postgresql] [--requests 6000]
-        [--clients 32] [--only placeorder,funds]
+        [--clients 32] [--only placeorder,funds] [--profile DIR]
+
+``--profile DIR`` samples each endpoint's measured requests with pyinstrument (install it in the
+venv first) and writes ``DIR/<endpoint>.txt`` and ``.pyisession``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -76,8 +80,19 @@ async def call(app: ASGIApp, path: str, body: bytes) -> int:
     return status
 
 
+def _save_profile(profiler: Any, directory: Path, name: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.txt").write_text(profiler.output_text(unicode=False))
+    profiler.last_session.save(str(directory / f"{name}.pyisession"))
+
+
 async def measure(
-    app: ASGIApp, name: str, bodies: list[bytes], requests: int, clients: int
+    app: ASGIApp,
+    name: str,
+    bodies: list[bytes],
+    requests: int,
+    clients: int,
+    profile: Path | None = None,
 ) -> None:
     path = f"/api/v1/{name}"
     status = await call(app, path, bodies[0])
@@ -94,9 +109,19 @@ async def measure(
             await call(app, path, bodies[(n + k) % len(bodies)])
             latencies.append(time.perf_counter() - started)
 
+    profiler: Any = None
+    if profile is not None:
+        # pyinstrument is not a project dependency: `pip install pyinstrument` to profile.
+        profiler = importlib.import_module("pyinstrument").Profiler(
+            interval=0.001, async_mode="disabled"
+        )
+        profiler.start()
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(clients)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if profiler is not None and profile is not None:
+        profiler.stop()
+        _save_profile(profiler, profile, name)
     done = len(latencies)
     latencies.sort()
     print(
@@ -129,7 +154,7 @@ async def run(args: argparse.Namespace) -> None:
             if args.only and name not in args.only:
                 continue
             encoded = [json.dumps(b).encode() for b in bodies]
-            await measure(app, name, encoded, args.requests, args.clients)
+            await measure(app, name, encoded, args.requests, args.clients, args.profile)
 
 
 def main() -> None:
@@ -138,6 +163,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--only", type=lambda s: set(s.split(",")), default=None)
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="write a pyinstrument profile per endpoint here"
+    )
     args = parser.parse_args()
     import uvloop
 

@@ -1,6 +1,7 @@
 """Background work of the REST layer, started and stopped by the lifespan.
 
 - the monitor's flush loop (request and order-latency records, batched);
+- SQLite's WAL checkpoints (`db.checkpoint`), so that no committing writer does the copy;
 - order-journal upkeep: intents left pending by a stopped server are marked ``unknown`` at start
   and every few minutes after, and expired idempotency keys are deleted.
 
@@ -14,6 +15,7 @@ import contextlib
 import logging
 from datetime import timedelta
 
+from openalgo.db.checkpoint import checkpoints_apply, run_checkpoints
 from openalgo.runtime import Runtime
 
 log = logging.getLogger("openalgo.background")
@@ -36,10 +38,13 @@ def start_background(runtime: Runtime) -> list[asyncio.Task[None]]:
     if not runtime.settings.background_tasks:
         return []
     interval = runtime.settings.monitoring_flush_seconds
-    return [
+    tasks = [
         asyncio.create_task(runtime.monitor.run(interval), name="monitoring-flush"),
         asyncio.create_task(journal_upkeep(runtime), name="order-journal-upkeep"),
     ]
+    if checkpoints_apply(runtime.engine):
+        tasks.append(asyncio.create_task(run_checkpoints(runtime.engine), name="wal-checkpoints"))
+    return tasks
 
 
 async def stop_background(runtime: Runtime, tasks: list[asyncio.Task[None]]) -> None:

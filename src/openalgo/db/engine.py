@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from openalgo.db.checkpoint import WAL_AUTOCHECKPOINT_PAGES
 from openalgo.db.write_gate import SQLITE_BEGIN_OPTION, set_busy_timeout
 from openalgo.settings import Settings
 
@@ -69,6 +70,9 @@ def _sqlite_engine(url: str, settings: Settings, **overrides: Any) -> AsyncEngin
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints are the server's background task (`db.checkpoint`); this is the bound
+            # for a process without one.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

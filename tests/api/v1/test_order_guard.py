@@ -310,6 +310,38 @@ async def test_background_flush_writes_without_being_asked(
     assert "/health" in routes
 
 
+async def test_a_full_chunk_is_written_before_the_interval_ends(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The flush loop wakes as soon as a buffer holds a chunk (not only every interval), and
+    leaves a smaller remainder for the interval."""
+    settings = make_settings(
+        tmp_path, database_url, background_tasks=True, monitoring_flush_seconds=3600
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        monitor = app.state.runtime.monitor
+        await monitor.flush()  # whatever the start-up left
+        for _ in range(50):  # the loop has started (and purged) once it waits on its event
+            if monitor._chunk_ready is not None:
+                break
+            await asyncio.sleep(0.02)
+        now = datetime.now(UTC)
+        for n in range(FLUSH_CHUNK - 1):
+            monitor.record_request(RequestRecord(now, "POST", "/early", 200, float(n)))
+        await asyncio.sleep(0.3)
+        assert monitor.pending == FLUSH_CHUNK - 1  # below a chunk: waits for the interval
+        monitor.record_request(RequestRecord(now, "POST", "/early", 200, 1.0))
+        for _ in range(100):
+            if monitor.pending == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert monitor.pending == 0
+        since = now - timedelta(seconds=1)
+        stats = {s.route: s for s in await monitor.route_stats(since)}
+        assert stats["/early"].count == FLUSH_CHUNK
+
+
 async def test_no_order_is_placed_when_the_order_log_is_down(env: Env, tmp_path: Path) -> None:
     dead = create_engine(
         make_settings(tmp_path, db_connect_timeout=0.5),
