@@ -28,6 +28,7 @@ from openalgo.api.middleware.paths import TrailingSlashMiddleware
 from openalgo.api.security import install_security
 from openalgo.api.v1 import build_router as build_v1_router
 from openalgo.api.v1 import dispatch as v1_dispatch
+from openalgo.api.v1 import front_door as v1_front_door
 from openalgo.api.v1 import v1_routes
 from openalgo.api.v1.endpoints import TAG_DESCRIPTIONS
 from openalgo.background import start_background, stop_background
@@ -148,9 +149,12 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MonitoringMiddleware)
     app.include_router(metrics.router)
+    # The front door goes around Starlette's stack before the address and ban layers go around
+    # it (`install_security`): they must stay outermost.
+    v1_dispatch.install(app, v1_routes())
+    v1_front_door.install(app, settings)
     install_security(app, settings)
     document_api_key(app)
-    v1_dispatch.install(app, v1_routes())
     return app
 
 

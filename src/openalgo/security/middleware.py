@@ -143,9 +143,11 @@ DOCS_CSP = (
 DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts_max_age: int) -> None:
-        self.app = app
+class SecurityHeaders:
+    """The response headers every HTTP response gets (`SecurityHeadersMiddleware`, and the v1
+    front door, which serves its routes without the middleware stack)."""
+
+    def __init__(self, *, hsts_max_age: int) -> None:
         base = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
@@ -164,20 +166,37 @@ class SecurityHeadersMiddleware:
             else None
         )
 
+    def for_scope(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        """The headers a response to ``scope`` gets (unless the app set them itself)."""
+        extra = self._docs if scope.get("path") in DOCS_PATHS else self._strict
+        if self._hsts is not None and scope.get("scheme") == "https":
+            extra = [*extra, self._hsts]
+        return extra
+
+    @staticmethod
+    def added(message: Message, extra: list[tuple[bytes, bytes]]) -> Message:
+        """``message`` (a response start) with the ``extra`` headers it does not have."""
+        headers = list(message.get("headers", ()))
+        present = {key.lower() for key, _ in headers}
+        headers.extend(item for item in extra if item[0] not in present)
+        return {**message, "headers": headers}
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp, *, hsts_max_age: int) -> None:
+        self.app = app
+        self.headers = SecurityHeaders(hsts_max_age=hsts_max_age)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self._docs if scope.get("path") in DOCS_PATHS else self._strict
-        if self._hsts is not None and scope.get("scheme") == "https":
-            extra = [*extra, self._hsts]
+        extra = self.headers.for_scope(scope)
+        added = self.headers.added
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {key.lower() for key, _ in headers}
-                headers.extend(item for item in extra if item[0] not in present)
-                message = {**message, "headers": headers}
+                message = added(message, extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -26,6 +26,39 @@ def _route(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
+def monitor_of(scope: Scope) -> TrafficMonitor | None:
+    runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
+    monitor: TrafficMonitor | None = getattr(runtime, "monitor", None)
+    return monitor
+
+
+def response_started(
+    monitor: TrafficMonitor, state: dict[str, Any], start: float, status: int
+) -> None:
+    """At the response's start: complete and record the order's stage timing, if it is one."""
+    timing = state.get(ORDER_TIMING)
+    if isinstance(timing, OrderTiming):
+        now = time.perf_counter()
+        timing.status = status
+        timing.response_ms = (now - (timing.venue_done or now)) * 1000
+        timing.total_ms = (now - start) * 1000
+        monitor.record_order(timing)
+
+
+def request_done(
+    monitor: TrafficMonitor, scope: Scope, state: dict[str, Any], start: float, status: int
+) -> None:
+    """After the response (or the exception that ended the request): its traffic record."""
+    user_id = state.get(USER_ID)
+    monitor.record(
+        str(scope.get("method", "")),
+        _route(scope),
+        status,
+        (time.perf_counter() - start) * 1000,
+        user_id if isinstance(user_id, int) else None,
+    )
+
+
 class MonitoringMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -34,8 +67,7 @@ class MonitoringMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
-        monitor: TrafficMonitor | None = getattr(runtime, "monitor", None)
+        monitor = monitor_of(scope)
         if monitor is None:
             await self.app(scope, receive, send)
             return
@@ -48,23 +80,10 @@ class MonitoringMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                timing = state.get(ORDER_TIMING)
-                if isinstance(timing, OrderTiming):
-                    now = time.perf_counter()
-                    timing.status = status
-                    timing.response_ms = (now - (timing.venue_done or now)) * 1000
-                    timing.total_ms = (now - start) * 1000
-                    monitor.record_order(timing)
+                response_started(monitor, state, start, status)
             await send(message)
 
         try:
             await self.app(scope, receive, observed_send)
         finally:
-            user_id = state.get(USER_ID)
-            monitor.record(
-                str(scope.get("method", "")),
-                _route(scope),
-                status,
-                (time.perf_counter() - start) * 1000,
-                user_id if isinstance(user_id, int) else None,
-            )
+            request_done(monitor, scope, state, start, status)

@@ -127,7 +127,7 @@ def _json_media(content_type: str) -> bool:
     return subtype == "json" or subtype.endswith("+json")
 
 
-class _Plan:
+class Plan:
     """One route: its endpoint node, body field and response settings."""
 
     def __init__(self, route: APIRoute) -> None:
@@ -293,34 +293,46 @@ class V1Dispatch:
     def __init__(self, app: FastAPI, routes: Iterable[APIRoute], fallback: ASGIApp) -> None:
         self.app = app
         self.fallback = fallback
-        self.plans: dict[tuple[str, str], _Plan] = {}
+        self.plans: dict[tuple[str, str], Plan] = {}
         self.unplanned: dict[str, str] = {}  # path: why FastAPI's router serves it
         self.served = 0  # requests answered here (tests compare both paths with it)
         for route in routes:
             try:
-                plan = _Plan(route)
+                plan = Plan(route)
             except Unplannable as exc:
                 self.unplanned[route.path] = str(exc)
                 continue
             for method in route.methods or ():
                 self.plans[(route.path, method)] = plan
 
+    def plan_for(self, scope: Scope) -> Plan | None:
+        """The plan serving this request, or None for FastAPI's router."""
+        if scope["type"] != "http" or scope.get("root_path"):
+            return None
+        plan = self.plans.get((scope["path"], scope["method"]))
+        if plan is None:
+            return None
+        overrides = self.app.dependency_overrides
+        if overrides and not plan.calls.isdisjoint(overrides):
+            return None
+        return plan
+
+    async def serve(self, plan: Plan, scope: Scope, receive: Receive, send: Send) -> None:
+        route = plan.route
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = {}
+        scope.setdefault("router", self.app.router)
+        self.served += 1
+        response = await plan.run(Request(scope, receive, send))
+        await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
-            plan = self.plans.get((scope["path"], scope["method"]))
-            if plan is not None:
-                overrides = self.app.dependency_overrides
-                if not overrides or plan.calls.isdisjoint(overrides):
-                    route = plan.route
-                    scope["route"] = route
-                    scope["endpoint"] = route.endpoint
-                    scope["path_params"] = {}
-                    scope.setdefault("router", self.app.router)
-                    self.served += 1
-                    response = await plan.run(Request(scope, receive, send))
-                    await response(scope, receive, send)
-                    return
-        await self.fallback(scope, receive, send)
+        plan = self.plan_for(scope)
+        if plan is None:
+            await self.fallback(scope, receive, send)
+        else:
+            await self.serve(plan, scope, receive, send)
 
 
 def uninstall(app: FastAPI) -> None:

@@ -17,7 +17,9 @@ three hand-offs each (cursor, execute, close); on a busy machine each hand-off w
 
 from __future__ import annotations
 
+import operator
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,16 +144,8 @@ class Writes:
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
         for piece in self.pieces:
-            sql, names, processors = _sqlite_statement(conn.dialect, piece.shape)
-            rows = [
-                tuple(
-                    value if processor is None else processor(value)
-                    for value, processor in zip(
-                        (named[name] for name in names), processors, strict=True
-                    )
-                )
-                for named in _sqlite_params(piece, self.ledger)
-            ]
+            sql, row_of = _sqlite_statement(conn.dialect, piece.shape)
+            rows = [row_of(row, self.ledger) for row in piece.rows]
             try:
                 cursor = await driver.executemany(sql, rows)
             except sqlite3.IntegrityError as exc:
@@ -169,7 +163,9 @@ class Writes:
 # --- statement builders (cached per shape) --------------------------------------------------------
 
 _PG: dict[tuple[Shape, ...], Any] = {}
-_SQLITE: dict[tuple[str, Shape], tuple[str, list[str], list[Any]]] = {}
+# A piece row (and the ledger) as one statement's parameters: see `_sqlite_row_of`.
+RowOf = Callable[[Any, str], tuple[Any, ...]]
+_SQLITE: dict[tuple[str, Shape], tuple[str, RowOf]] = {}
 
 
 def _pg_params(prefix: str, piece: _Piece, ledger: str) -> dict[str, Any]:
@@ -294,20 +290,57 @@ def _sqlstate(exc: DBAPIError) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def _sqlite_params(piece: _Piece, ledger: str) -> list[dict[str, Any]]:
-    if piece.kind == "cas":
-        return [
-            {"w_ledger": ledger, "w_key": k, "w_version": v}
-            | {f"s_{name}": values[name] for name in piece.columns}
-            for k, v, values in piece.rows
-        ]
-    if piece.kind == "insert":
-        return [{"ledger": ledger} | row for row in piece.rows]
-    return [{"w_ledger": ledger, "w_key": k, "w_version": v} for k, v in piece.rows]
+def _getter(kind: str, name: str) -> Callable[[Any, str], Any]:
+    """How parameter ``name`` is read from a piece row of ``kind`` (and the ledger)."""
+    if name in ("ledger", "w_ledger"):
+        return lambda _row, ledger: ledger
+    if kind == "insert":
+        return lambda row, _ledger: row[name]
+    if name == "w_key":
+        return lambda row, _ledger: row[0]
+    if name == "w_version":
+        return lambda row, _ledger: row[1]
+    column = name[2:]  # a cas's new value, s_<column>
+    return lambda row, _ledger: row[2][column]
 
 
-def _sqlite_statement(dialect: Dialect, shape: Shape) -> tuple[str, list[str], list[Any]]:
-    """SQL text, parameter names in order and their processors, compiled by SQLAlchemy once."""
+def _sqlite_row_of(kind: str, names: list[str], processors: list[Any]) -> RowOf:
+    """A piece row (see `_Piece.rows`) as the statement's positional parameters, processed.
+
+    Made once per statement: the getters follow the compiled parameter order, and only the
+    columns whose type has a bind processor (decimals, timestamps) pay for a call.
+    """
+    getters = [_getter(kind, name) for name in names]
+    plan = list(zip(getters, processors, strict=True))
+    if kind == "insert" and "ledger" in names:
+        # Inserts are most of a batch's rows: read the columns with one itemgetter call.
+        at = names.index("ledger")
+        columns = [name for name in names if name != "ledger"]
+        take = operator.itemgetter(*columns) if len(columns) > 1 else None
+        processed = [(i, p) for i, p in enumerate(processors) if p is not None]
+
+        def insert_row(row: Any, ledger: str) -> tuple[Any, ...]:
+            values = list(take(row)) if take is not None else [row[columns[0]]]
+            values.insert(at, ledger)
+            for i, process in processed:
+                values[i] = process(values[i])
+            return tuple(values)
+
+        return insert_row
+
+    def any_row(row: Any, ledger: str) -> tuple[Any, ...]:
+        return tuple(
+            [
+                get(row, ledger) if process is None else process(get(row, ledger))
+                for get, process in plan
+            ]
+        )
+
+    return any_row
+
+
+def _sqlite_statement(dialect: Dialect, shape: Shape) -> tuple[str, RowOf]:
+    """SQL text and the maker of its parameter rows, compiled by SQLAlchemy once."""
     cache_key = (dialect.name, shape)
     if cache_key not in _SQLITE:
         kind, table, key, columns, _ = shape
@@ -336,5 +369,5 @@ def _sqlite_statement(dialect: Dialect, shape: Shape) -> tuple[str, list[str], l
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in names
         ]
-        _SQLITE[cache_key] = (compiled.string, names, processors)
+        _SQLITE[cache_key] = (compiled.string, _sqlite_row_of(kind, names, processors))
     return _SQLITE[cache_key]
