@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from openalgo.db.models.api_key import ApiKey
 from openalgo.db.models.user import User
 from openalgo.db.session import transaction
-from openalgo.security.apikeys import ApiKeyVerifier, hash_api_key
+from openalgo.security.apikeys import DIGEST_MEMO, ApiKeyVerifier, hash_api_key, lookup_digest
 from openalgo.services.apikeys import create_api_key
 from tests.conftest import TEST_PEPPER
 from tests.support.accounts import committed_account, committed_user
@@ -159,3 +159,16 @@ async def test_at_most_ten_active_keys(live: LiveApp) -> None:
             await create_api_key(session, user_id=user.id, pepper=TEST_PEPPER, now=live.clock.now())
         with pytest.raises(Conflict, match="at most 10 active API keys"):
             await create_api_key(session, user_id=user.id, pepper=TEST_PEPPER, now=live.clock.now())
+
+
+async def test_digests_are_remembered_within_a_bound(live: LiveApp) -> None:
+    verifier = _verifier(live)
+    key = "ab" * 32
+    assert verifier.digest(key) == lookup_digest(key, TEST_PEPPER)
+    assert verifier.digest(key) == lookup_digest(key, TEST_PEPPER)  # from the memo
+    assert verifier.digest("cd" * 32) != verifier.digest(key)
+    for n in range(DIGEST_MEMO + 10):  # a stream of made-up keys
+        made_up = f"{n:064x}"
+        assert verifier.digest(made_up) == lookup_digest(made_up, TEST_PEPPER)
+    assert len(verifier._digests) <= DIGEST_MEMO
+    assert verifier.digest(key) == lookup_digest(key, TEST_PEPPER)

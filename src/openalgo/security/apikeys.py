@@ -96,6 +96,9 @@ class _Entry:
     expires: float
 
 
+DIGEST_MEMO = 4096  # keys whose lookup digests `ApiKeyVerifier.digest` remembers
+
+
 class ApiKeyVerifier:
     """Key -> principal with a TTL cache, single-flight loading and batched last-used tracking."""
 
@@ -123,9 +126,19 @@ class ApiKeyVerifier:
         self._epoch = 0
         self._last_used: dict[int, datetime] = {}
         self.loads = 0
+        self._digests: dict[str, str] = {}  # key -> lookup digest, see `digest`
 
     def digest(self, api_key: str) -> str:
-        return lookup_digest(api_key, self._pepper)
+        """The key's lookup digest. Remembered for the keys seen lately: an HMAC per request
+        was the largest single cost of the rate limiter's identity check. Bounded: a stream of
+        made-up keys only ever empties it (`DIGEST_MEMO`)."""
+        found = self._digests.get(api_key)
+        if found is None:
+            found = lookup_digest(api_key, self._pepper)
+            if len(self._digests) >= DIGEST_MEMO:
+                self._digests.clear()
+            self._digests[api_key] = found
+        return found
 
     async def verify(
         self,
