@@ -44,9 +44,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, text, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openalgo.db.driver_statements import DriverStatement, executemany, insert_returning
 from openalgo.db.group_commit import GroupCommitter
 from openalgo.db.models.order_log import IdempotencyKey, OrderLog
 from openalgo.db.repositories.order_log import IdempotencyRepository, OrderLogRepository
@@ -138,7 +140,12 @@ _INSERT_INTENTS = insert(ORDER_LOG).returning(ORDER_LOG.c.id, sort_by_parameter_
 # SQLite numbers the rows of one INSERT in VALUES order (each gets the largest rowid + 1), so the
 # returned ids, sorted, are in parameter order. SQLAlchemy cannot know that, and asked for
 # ordered ids on SQLite it sends one INSERT per row.
-_INSERT_INTENTS_SQLITE = insert(ORDER_LOG).returning(ORDER_LOG.c.id)
+# Every column but the id, as `OrderJournal._entry` gives them.
+_INSERT_INTENTS_SQLITE = (
+    insert(ORDER_LOG)
+    .values({c.name: bindparam(c.name) for c in ORDER_LOG.c if c.name != "id"})
+    .returning(ORDER_LOG.c.id)
+)
 _UPDATE_OUTCOMES = (
     update(ORDER_LOG)
     .where(ORDER_LOG.c.id == bindparam("b_id"))
@@ -153,6 +160,19 @@ _UPDATE_OUTCOMES = (
         completed_at=bindparam("b_completed_at"),
     )
 )
+_SQLITE_STATEMENTS = {"intents": _INSERT_INTENTS_SQLITE, "outcomes": _UPDATE_OUTCOMES}
+_compiled: dict[tuple[str, str], DriverStatement] = {}
+
+
+def _sqlite_statement(name: str, dialect: Dialect) -> DriverStatement:
+    """The intents insert or the outcomes update, compiled for the driver (once)."""
+    key = (name, dialect.name)
+    found = _compiled.get(key)
+    if found is None:
+        found = _compiled[key] = DriverStatement.compile(_SQLITE_STATEMENTS[name], dialect)
+    return found
+
+
 _COMPLETE_CLAIMS = (
     update(IDEMPOTENCY_KEYS)
     .where(IDEMPOTENCY_KEYS.c.id == bindparam("b_id"))
@@ -275,9 +295,10 @@ class OrderJournal:
 
     @staticmethod
     async def _insert_intents(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
-        if session.get_bind().dialect.name == "sqlite":
-            result = await session.execute(_INSERT_INTENTS_SQLITE, rows)
-            ids = sorted(int(i) for i in result.scalars())
+        dialect = session.get_bind().dialect
+        if dialect.name == "sqlite":
+            statement = _sqlite_statement("intents", dialect)
+            ids = sorted(int(r[0]) for r in await insert_returning(session, statement, rows))
         else:
             result = await session.execute(_INSERT_INTENTS, rows)
             ids = [int(i) for i in result.scalars()]
@@ -392,7 +413,15 @@ class OrderJournal:
 
     @staticmethod
     async def _write_outcomes(session: AsyncSession, outcomes: Sequence[_Outcome]) -> None:
-        await session.execute(
+        dialect = session.get_bind().dialect
+        run: Any = session.execute
+        if dialect.name == "sqlite":
+            statement = _sqlite_statement("outcomes", dialect)
+
+            async def run(_stmt: Any, rows: list[dict[str, Any]]) -> None:
+                await executemany(session, statement, rows)
+
+        await run(
             _UPDATE_OUTCOMES,
             [
                 {
