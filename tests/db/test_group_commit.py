@@ -104,6 +104,24 @@ async def test_one_connection_serves_back_to_back_batches_and_goes_back_when_idl
     assert await count(sessionmaker) == 30
 
 
+async def test_the_connection_is_kept_across_gaps_shorter_than_the_linger(
+    sessionmaker: SessionMaker,
+) -> None:
+    """An order's intent and its outcome come tens of milliseconds apart under load: the writer
+    keeps its connection between them (a new checkout is a pre-ping round trip on PostgreSQL)."""
+    engine = sessionmaker.kw["bind"]
+    checkouts: list[int] = []
+    event.listen(engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
+    committer: GroupCommitter[int, int] = GroupCommitter(sessionmaker, Recorder().apply, name="t")
+    for n in range(5):
+        assert await committer.submit(n) == n * 10
+        await asyncio.sleep(LINGER / 5)
+    assert len(checkouts) == 1
+    await asyncio.sleep(LINGER * 2)  # then idle for longer than the linger: given back
+    assert engine.sync_engine.pool.checkedout() == 0
+    await committer.aclose()
+
+
 async def test_a_failed_batch_gives_its_connection_back_and_the_rest_still_commit(
     sessionmaker: SessionMaker,
 ) -> None:
@@ -122,12 +140,16 @@ async def test_a_failed_batch_gives_its_connection_back_and_the_rest_still_commi
 async def test_an_item_submitted_while_the_writer_lets_go_of_its_connection_is_committed(
     sessionmaker: SessionMaker,
 ) -> None:
-    """The writer returns its connection once the queue has stayed empty for `LINGER`; a submit
+    """The writer returns its connection once the queue has stayed empty for its linger; a submit
     landing while that return is under way must still be committed (a new writer starts or the
-    old one sees it), never left waiting. Submits are spaced around `LINGER` to hit that window."""
+    old one sees it), never left waiting. Submits are spaced around the linger (5 ms here, to
+    hit that window 150 times in a second) to hit that window."""
     recorder = Recorder()
-    committer: GroupCommitter[int, int] = GroupCommitter(sessionmaker, recorder.apply, name="t")
-    spacing = [LINGER * (0.9 + 0.02 * (n % 15)) for n in range(150)]
+    linger = 0.005
+    committer: GroupCommitter[int, int] = GroupCommitter(
+        sessionmaker, recorder.apply, name="t", linger=linger
+    )
+    spacing = [linger * (0.9 + 0.02 * (n % 15)) for n in range(150)]
     async with asyncio.timeout(30):
         for n, pause in enumerate(spacing):
             assert await committer.submit(n) == n * 10
