@@ -65,17 +65,31 @@ class GroupCommitter(Generic[T, R]):
         self._engine = bind if isinstance(bind, AsyncEngine) else None
         self._conn: AsyncConnection | None = None
         self._idle: asyncio.Future[None] | None = None  # the writer's wait for new items
+        self._last: asyncio.Future[R] | None = None  # the future of the item queued last
 
     async def submit(self, item: T) -> R:
         """Run ``item`` in the next batch; returns its result once the batch is committed."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item`` for the next batch; the future is done once the batch is committed
+        (or has failed). For a caller that need not wait: `settled` waits for it later."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
+        self._last = future
         idle = self._idle
         if idle is not None and not idle.done():
             idle.set_result(None)  # wake the lingering writer now
         elif self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain(), name=f"group-commit-{self.name}")
-        return await future
+        return future
+
+    async def settled(self) -> None:
+        """Wait until everything queued so far is committed or has failed (batches run in
+        queue order, so the last item queued is the last to be done)."""
+        last = self._last
+        if last is not None and not last.done():
+            await asyncio.wait([last])
 
     async def _drain(self) -> None:
         while True:

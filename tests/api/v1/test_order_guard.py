@@ -7,6 +7,7 @@ dependency exists."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,10 +30,10 @@ from openalgo.app import create_app
 from openalgo.brokers.base import OrderRejected
 from openalgo.db.engine import create_engine
 from openalgo.db.models import OrderLatency, OrderLog, RequestLog
-from openalgo.db.session import create_sessionmaker
+from openalgo.db.session import create_sessionmaker, transaction
 from openalgo.runtime import Runtime
 from openalgo.services.monitoring import FLUSH_CHUNK, RequestRecord
-from openalgo.services.order_journal import OrderJournal
+from openalgo.services.order_journal import Intent, OrderJournal
 from tests.api.v1.bodies import body
 from tests.conftest import make_settings
 from tests.support.databases import add_user, fresh_database
@@ -43,9 +44,14 @@ class FakeVenue:
     calls: list[PlaceOrderRequest] = field(default_factory=list)
     delay: float = 0.0
     fail: Exception | None = None
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    hold: asyncio.Event | None = None  # the venue answers once this is set
 
     async def place(self, order: PlaceOrderRequest) -> OrderResponse:
         self.calls.append(order)
+        self.entered.set()
+        if self.hold is not None:
+            await self.hold.wait()
         await asyncio.sleep(self.delay)
         if self.fail is not None:
             raise self.fail
@@ -217,6 +223,73 @@ async def test_the_order_log_holds_the_request_without_the_key(env: Env) -> None
     )
     assert "apikey" not in row.request and row.request["symbol"] == "SBIN"
     assert row.latency_ms is not None and row.venue_ms is not None
+
+
+async def test_without_a_key_the_response_does_not_wait_for_the_outcome(env: Env) -> None:
+    """The outcome of a key-less order is committed after its response (`finish_soon`): with the
+    order log locked once the intent is in, the response still comes; the outcome follows."""
+    env.venue.hold = asyncio.Event()
+    request = asyncio.create_task(env.order())
+    await asyncio.wait_for(env.venue.entered.wait(), 5)  # the intent is committed by now
+    async with transaction(env.runtime.sessionmaker) as session:
+        intent = (
+            await session.execute(
+                select(OrderLog)
+                .where(OrderLog.user_id == env.user)
+                .order_by(OrderLog.id.desc())
+                .limit(1)
+                .with_for_update()  # PostgreSQL: the row; SQLite: this transaction has the lock
+            )
+        ).scalar_one()
+        assert intent.status == "pending"
+        env.venue.hold.set()
+        response = await asyncio.wait_for(request, 5)  # while the outcome cannot be written
+        assert response.status_code == 200
+        assert response.json()["orderid"] == "ORD1"
+        await session.refresh(intent)
+        assert intent.status == "pending"
+    await env.runtime.journal.settled()
+    async with env.runtime.sessionmaker() as session:
+        row = await session.get(OrderLog, intent.id)
+    assert row is not None
+    assert (row.status, row.orderid, row.http_status) == ("success", "ORD1", 200)
+    assert row.completed_at is not None and row.latency_ms is not None
+
+
+async def test_with_a_key_the_response_waits_for_the_outcome(env: Env) -> None:
+    """A repeated key replays the stored outcome, so the response comes after it is committed."""
+    response = await env.order("key-waits")
+    assert response.status_code == 200
+    async with env.runtime.sessionmaker() as session:
+        row = (
+            await session.execute(select(OrderLog).where(OrderLog.idempotency_key == "key-waits"))
+        ).scalar_one()
+    assert (row.status, row.orderid) == ("success", "ORD1")
+
+
+async def test_an_outcome_that_cannot_be_written_later_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = create_engine(
+        make_settings(tmp_path, db_connect_timeout=0.5),
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+    )
+    journal = OrderJournal(create_sessionmaker(dead))
+    try:
+        with caplog.at_level(logging.ERROR, logger="openalgo.services.order_journal"):
+            journal.finish_soon(
+                Intent(order_log_id=4242, idempotency_id=None, started=0.0),
+                status=200,
+                body={"status": "success", "orderid": "X"},
+            )
+            await journal.settled()
+        assert any(
+            "could not record the outcome of order log entry 4242" in r.getMessage()
+            for r in caplog.records
+        )
+    finally:
+        await journal.aclose()
+        await dead.dispose()
 
 
 async def test_the_header_is_documented(env: Env) -> None:

@@ -117,9 +117,12 @@ class OrderGuard:
             await self.journal.finish(intent, status=500, body=failure, venue_ms=timing.venue_ms)
             raise
         self._venue_done(timing, called, state)
-        await self.journal.finish(
-            intent, status=200, body=result.model_dump(mode="json"), venue_ms=timing.venue_ms
-        )
+        outcome = result.model_dump(mode="json")
+        if intent.idempotency_id is None:
+            # Nobody replays it: the response need not wait for its commit (`finish_soon`).
+            self.journal.finish_soon(intent, status=200, body=outcome, venue_ms=timing.venue_ms)
+        else:
+            await self.journal.finish(intent, status=200, body=outcome, venue_ms=timing.venue_ms)
         return result
 
     @staticmethod
