@@ -6,12 +6,13 @@ durability changes; what changes is that 30 orders arriving together cost one co
 flush, the commit is the expensive part of a small write.
 
 A batch that fails is retried item by item, so one bad item fails alone. The writer task starts
-on the first submit and ends when the queue has stayed empty for `LINGER` seconds (by default); `aclose` waits
-for it (lifespan shutdown). While it runs it keeps one connection out of the pool: a checkout per
-batch cost a pre-ping round trip on PostgreSQL, a rollback on return (a hand-off to aiosqlite's
-thread on SQLite) and ~80-140 µs of the event loop, and under a steady order flow the journal
-commits hundreds of batches a second. The connection goes back to the pool when the task ends,
-so nothing is held while idle, at shutdown or after a test.
+on the first submit and ends when the queue has stayed empty for its linger (`LINGER` seconds by
+default); `aclose` waits for it (lifespan shutdown). While it runs it keeps one connection out of
+the pool: a checkout per batch cost a pre-ping round trip on PostgreSQL, a rollback on return (a
+hand-off to aiosqlite's thread on SQLite) and ~80-140 µs of the event loop, and under a steady
+order flow the journal commits hundreds of batches a second. The connection goes back to the pool
+when the task ends, so nothing is held while idle, at shutdown or after a test. A caller that
+need not wait for its commit uses `enqueue`, and `settled` later.
 """
 
 from __future__ import annotations
