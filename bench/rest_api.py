@@ -17,7 +17,11 @@ the same run, one after the other:
 An endpoint that answers 404 (not routed yet) is reported as "not available".
 
     .venv/bin/python bench/rest_api.py [--seconds 10] [--connections 32] [--no-postgres]
-        [--analyzer] [--only placeorder,quotes] [--profile DIR]
+        [--analyzer] [--only placeorder,quotes] [--profile DIR] [--stages]
+
+``--stages`` prints where the measured placeorders spent their time, from the server's own stage
+timings (the ``order_latency`` table the monitoring writes): arrival to the order guard, the
+intent's commit, the venue call, venue to response, and the server's total.
 
 ``--profile DIR`` runs the gateway under pyinstrument when it is installed (a sampling profiler:
 ``DIR/<backend>.pyisession``; ``pyinstrument --load DIR/sqlite.pyisession`` renders it), else cProfile (``DIR/<backend>.prof``); either sees the event loop's
@@ -42,6 +46,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +375,8 @@ def run_gateway(
     api_key = asyncio.run(prepare(url, data_dir, args.analyzer))
     profile = args.profile / f"{name.lower()}.prof" if args.profile else None
     results: dict[str, Result | None] = {}
+    orders_from: datetime | None = None
+    orders_to: datetime | None = None
     print(f"{name}:", flush=True)
     server = gateway_server(url, data_dir, profile, args.gc_stats)
     with server:
@@ -387,7 +394,11 @@ def run_gateway(
                 report(endpoint, None, baseline, f"probe answered {status}: {text[:200]}")
                 continue
             run_wrk(base + endpoint, bodies, args.warmup, args)
+            if endpoint == "placeorder":
+                orders_from = datetime.now(UTC)
             result = run_wrk(base + endpoint, bodies, args.seconds, args)
+            if endpoint == "placeorder":
+                orders_to = datetime.now(UTC)
             results[endpoint] = result
             report(f"{endpoint}", result, baseline)
         if results.get("placeorder") and results.get("funds"):
@@ -396,11 +407,61 @@ def run_gateway(
             result = run_wrk(base + "funds", funds, args.seconds, args)
             results["funds after orders"] = result
             report("funds (after the orders above)", result, baseline)
+    if args.stages and orders_from is not None and orders_to is not None:
+        # The server has stopped, so the monitoring has written every record.
+        asyncio.run(report_stages(url, data_dir, orders_from, orders_to))
     if args.gc_stats and server.proc.stderr is not None:
         for line in server.proc.stderr.read().decode().splitlines():
             if line.startswith("GC_STATS "):
                 print(f"  garbage collector: {line[9:]}")
     return results
+
+
+async def report_stages(url: str, data_dir: Path, since: datetime, until: datetime) -> None:
+    """Where the measured placeorders spent their time, from the server's own stage timings
+    (the ``order_latency`` table): mean and percentiles per stage. The intent's commit is what
+    remains of the total once the other stages are taken out."""
+    from sqlalchemy import select
+
+    from openalgo.db.engine import create_engine
+    from openalgo.db.models import OrderLatency
+    from openalgo.settings import Settings
+
+    settings = Settings(_env_file=None, data_dir=data_dir, database_url=url)
+    engine = create_engine(settings, url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        OrderLatency.validation_ms,
+                        OrderLatency.venue_ms,
+                        OrderLatency.response_ms,
+                        OrderLatency.total_ms,
+                    ).where(OrderLatency.created_at >= since, OrderLatency.created_at <= until)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    if not rows:
+        print("  stages: no order timings recorded")
+        return
+    stages = {
+        "arrival to guard": [r[0] for r in rows],
+        "intent committed": [r[3] - r[0] - r[1] - r[2] for r in rows],
+        "venue": [r[1] for r in rows],
+        "venue to response": [r[2] for r in rows],
+        "total (server)": [r[3] for r in rows],
+    }
+    print(f"  placeorder stages over {len(rows)} orders (ms):")
+    for label, values in stages.items():
+        values.sort()
+        n = len(values)
+        print(
+            f"    {label:<18} mean {sum(values) / n:6.2f}  p50 {values[n // 2]:6.2f}  "
+            f"p90 {values[int(n * 0.9)]:6.2f}  p99 {values[int(n * 0.99)]:6.2f}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -415,6 +476,9 @@ def main() -> None:
     parser.add_argument("--only", type=lambda s: set(s.split(",")), default=None)
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--gc-stats", action="store_true", help="report the collector's work")
+    parser.add_argument(
+        "--stages", action="store_true", help="placeorder's stage timings, from the server's table"
+    )
     parser.add_argument("--serve-counting-gc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_counting_gc:
