@@ -15,6 +15,7 @@ from openalgo.db.engine import create_engine
 from openalgo.db.group_commit import LINGER, GroupCommitter
 from openalgo.db.session import SessionMaker, create_sessionmaker
 from tests.conftest import make_settings
+from tests.support.databases import fresh_database
 
 
 @pytest.fixture
@@ -156,3 +157,46 @@ async def test_an_item_submitted_while_the_writer_lets_go_of_its_connection_is_c
             await asyncio.sleep(pause)
     await committer.aclose()
     assert await count(sessionmaker) == len(spacing)
+
+
+async def test_an_autocommit_committer_runs_its_statements_without_a_transaction(
+    tmp_path: Path,
+) -> None:
+    """``autocommit`` (for a one-statement ``apply``, PostgreSQL's key-less intents): each
+    statement commits by itself, with no BEGIN or COMMIT around the batch. Shown with an
+    ``apply`` that writes and then fails: its row stays, where a transaction would undo it."""
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = create_engine(make_settings(tmp_path, url))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("CREATE TABLE items (value INTEGER NOT NULL)"))
+            sessionmaker = create_sessionmaker(engine)
+
+            async def write_then_fail(session: AsyncSession, items: Sequence[int]) -> list[int]:
+                for value in items:
+                    await session.execute(
+                        text("INSERT INTO items (value) VALUES (:v)"), {"v": value}
+                    )
+                if any(value < 0 for value in items):
+                    raise ValueError("after the write")
+                return [value * 10 for value in items]
+
+            plain: GroupCommitter[int, int] = GroupCommitter(
+                sessionmaker, write_then_fail, name="plain"
+            )
+            autocommit: GroupCommitter[int, int] = GroupCommitter(
+                sessionmaker, write_then_fail, name="autocommit", autocommit=True
+            )
+            assert await autocommit.submit(7) == 70  # the ordinary case: committed, answered
+            with pytest.raises(ValueError, match="after the write"):
+                await plain.submit(-1)
+            with pytest.raises(ValueError, match="after the write"):
+                await autocommit.submit(-2)
+            await plain.aclose()
+            await autocommit.aclose()
+            async with sessionmaker() as session:
+                rows = (await session.execute(text("SELECT value FROM items"))).scalars().all()
+            assert sorted(rows) == [-2, 7]  # -1 was rolled back with its transaction
+            assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        finally:
+            await engine.dispose()

@@ -52,9 +52,15 @@ class GroupCommitter(Generic[T, R]):
         max_batch: int = 256,
         prepare: Prepare | None = None,
         linger: float = LINGER,
+        autocommit: bool = False,
     ) -> None:
-        """``prepare`` runs first in every batch's transaction (a ``SET LOCAL``, say)."""
+        """``prepare`` runs first in every batch's transaction (a ``SET LOCAL``, say).
+
+        ``autocommit`` (PostgreSQL): the connection runs each statement as its own transaction,
+        with no BEGIN and COMMIT round trips around the batch. Only for an ``apply`` that issues
+        exactly one statement per batch, which is then as atomic as the transaction was."""
         self.linger = linger
+        self.autocommit = autocommit
         self.sessionmaker = sessionmaker
         self.apply = apply
         self.prepare = prepare
@@ -169,7 +175,10 @@ class GroupCommitter(Generic[T, R]):
     async def _connection(self) -> AsyncConnection:
         assert self._engine is not None
         if self._conn is None or self._conn.closed or self._conn.invalidated:
-            self._conn = await self._engine.connect()
+            conn = await self._engine.connect()
+            if self.autocommit:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = conn
         return self._conn
 
     async def _release(self) -> None:

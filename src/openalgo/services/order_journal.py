@@ -217,6 +217,7 @@ class OrderJournal:
             sessionmaker, self._write, name="order-journal"
         )
         self._outcomes = self._writer
+        self._intents = self._writer  # key-less intents
         bind = bind_of(sessionmaker)
         if getattr(getattr(bind, "dialect", None), "name", None) == "postgresql":
             self._outcomes = GroupCommitter(
@@ -225,13 +226,19 @@ class OrderJournal:
                 name="order-journal-outcomes",
                 prepare=_commit_without_flush,
             )
+            # A batch of key-less intents is one INSERT: in autocommit it is one round trip
+            # (no BEGIN, no COMMIT), each a wait for the event loop under load. The commit still
+            # waits for the write-ahead log, as the intent's guarantee needs.
+            self._intents = GroupCommitter(
+                sessionmaker, self._write, name="order-journal-intents", autocommit=True
+            )
 
     async def begin(self, ctx: OrderContext) -> Intent | Replay:
         """Claim the key and record the intent; or the replay; or raise `IdempotencyConflict`."""
         started = time.perf_counter()
         if ctx.idempotency_key is None:
             # No key to check: the intent joins the next group commit.
-            order_log_id = await self._writer.submit(_NewIntent(ctx, started))
+            order_log_id = await self._intents.submit(_NewIntent(ctx, started))
             assert isinstance(order_log_id, int)
             return Intent(order_log_id=order_log_id, idempotency_id=None, started=started)
         try:
@@ -490,6 +497,7 @@ class OrderJournal:
     async def aclose(self) -> None:
         """Wait for the intents and outcomes already submitted to be committed."""
         await self._writer.aclose()
+        await self._intents.aclose()
         await self._outcomes.aclose()
 
     async def mark_unknown(self, older_than: timedelta = timedelta(minutes=5)) -> int:
