@@ -7,6 +7,9 @@ such batches per order. Here SQLAlchemy still compiles the statement and supplie
 parameter's bind processor (so values are stored exactly as through the ORM), once per statement
 and dialect; the rows go to the driver as tuples.
 
+The sandbox ledger's SQLite writes (`brokers/sandbox/writes.py`), which build their rows their
+own way, share `driver_of` and `as_sqlalchemy_errors`.
+
 SQLite only (aiosqlite): PostgreSQL's callers keep SQLAlchemy's path, where asyncpg's codecs and
 ``sort_by_parameter_order`` do work this module would have to repeat.
 """
@@ -84,7 +87,7 @@ async def executemany(
 ) -> int:
     """Run ``statement`` once per row (one hand-off to aiosqlite's thread); the rows changed."""
     driver = await driver_of(bind)
-    with _as_sqlalchemy_errors(statement.sql):
+    with as_sqlalchemy_errors(statement.sql):
         cursor = await driver.executemany(statement.sql, [statement.row(r) for r in rows])
     return int(cursor.rowcount)
 
@@ -98,12 +101,12 @@ async def insert_returning(
     driver = await driver_of(bind)
     params = [value for r in rows for value in statement.row(r)]
     sql = statement.multi_row_sql(len(rows))
-    with _as_sqlalchemy_errors(sql):
+    with as_sqlalchemy_errors(sql):
         return [tuple(r) for r in await driver.execute_fetchall(sql, params)]
 
 
 @contextmanager
-def _as_sqlalchemy_errors(sql: str) -> Iterator[None]:
+def as_sqlalchemy_errors(sql: str) -> Iterator[None]:
     """The driver's errors as SQLAlchemy raises them, which is what callers catch and retry."""
     try:
         yield

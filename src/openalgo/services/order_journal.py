@@ -455,31 +455,25 @@ class OrderJournal:
 
     @staticmethod
     async def _write_outcomes(session: AsyncSession, outcomes: Sequence[_Outcome]) -> None:
+        rows = [
+            {
+                "b_id": o.order_log_id,
+                "b_status": "success" if 200 <= o.status < 300 else "error",
+                "b_http_status": o.status,
+                "b_orderid": _orderid(o.body),
+                "b_response": o.body,
+                "b_error": o.error,
+                "b_venue_ms": o.venue_ms,
+                "b_latency_ms": o.latency_ms,
+                "b_completed_at": o.at,
+            }
+            for o in outcomes
+        ]
         dialect = session.get_bind().dialect
-        run: Any = session.execute
         if dialect.name == "sqlite":
-            statement = _sqlite_statement("outcomes", dialect)
-
-            async def run(_stmt: Any, rows: list[dict[str, Any]]) -> None:
-                await executemany(session, statement, rows)
-
-        await run(
-            _UPDATE_OUTCOMES,
-            [
-                {
-                    "b_id": o.order_log_id,
-                    "b_status": "success" if 200 <= o.status < 300 else "error",
-                    "b_http_status": o.status,
-                    "b_orderid": _orderid(o.body),
-                    "b_response": o.body,
-                    "b_error": o.error,
-                    "b_venue_ms": o.venue_ms,
-                    "b_latency_ms": o.latency_ms,
-                    "b_completed_at": o.at,
-                }
-                for o in outcomes
-            ],
-        )
+            await executemany(session, _sqlite_statement("outcomes", dialect), rows)
+        else:
+            await session.execute(_UPDATE_OUTCOMES, rows)
         claims = [
             {
                 "b_id": o.idempotency_id,

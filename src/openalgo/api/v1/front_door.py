@@ -124,7 +124,6 @@ class FrontDoor:
                 message = added(message, extra)
             await send(message)
 
-        scope["starlette.exception_handlers"] = self.exception_handlers
         try:
             try:
                 await dispatch.serve(plan, scope, receive, respond)

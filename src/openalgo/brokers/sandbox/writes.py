@@ -18,7 +18,6 @@ three hand-offs each (cursor, execute, close); on a busy machine each hand-off w
 from __future__ import annotations
 
 import operator
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +40,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from openalgo.db.driver_statements import as_sqlalchemy_errors, driver_of
 
 Bind = AsyncSession | AsyncConnection
 # kind, table, key, columns, and for an insert the columns its new ids are returned by
@@ -141,18 +142,13 @@ class Writes:
         if not self.pieces:
             return
         conn = bind if isinstance(bind, AsyncConnection) else await bind.connection()
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
+        driver = await driver_of(conn)
         for piece in self.pieces:
             sql, row_of = _sqlite_statement(conn.dialect, piece.shape)
             rows = [row_of(row, self.ledger) for row in piece.rows]
-            try:
+            # As SQLAlchemy would raise them, so the writer recognises a clash it retries.
+            with as_sqlalchemy_errors(sql):
                 cursor = await driver.executemany(sql, rows)
-            except sqlite3.IntegrityError as exc:
-                # As SQLAlchemy would raise it, so the writer recognises a clash it retries.
-                raise IntegrityError(sql, None, exc) from exc
-            except sqlite3.OperationalError as exc:
-                raise OperationalError(sql, None, exc) from exc
             if piece.kind != "insert" and cursor.rowcount != len(piece.rows):
                 raise StaleState(
                     f"{piece.table.name}: {len(piece.rows) - cursor.rowcount} of "
